@@ -1,0 +1,61 @@
+"""Writing a run's files into OUT_DIR, all or nothing.
+
+Everything is first written into a temporary folder beside OUT_DIR; only when every file is complete are they
+moved into OUT_DIR (``os.replace``, atomic per file). A failure leaves OUT_DIR as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .image_io import write_label_image
+from .pipeline import PipelineResult
+from .qc import write_qc_png
+from .statistics import CSV_COLUMNS
+
+OUTPUT_FILES = ("labels.nii.gz", "stats.csv", "report.json", "qc.png")
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.6g}"
+    return value
+
+
+def write_stats_csv(path: Path, result: PipelineResult) -> None:
+    """One row per eye × structure, columns ``CSV_COLUMNS``."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in result.stats:
+            writer.writerow({k: _csv_value(v) for k, v in row.as_row().items()})
+
+
+def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write labels.nii.gz, stats.csv, report.json and qc.png into ``out_dir``; return their paths."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    try:
+        write_label_image(result.labels, result.image, staging / "labels.nii.gz")
+        write_stats_csv(staging / "stats.csv", result)
+        report = result.report()
+        report["outputs"] = {name: str(out_dir / name) for name in OUTPUT_FILES}
+        (staging / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+        caption = "SYNTHETIC ATLAS" if result.atlas.synthetic else ""
+        write_qc_png(staging / "qc.png", result.image.image, result.labels,
+                     {eye: r.centre_ras_mm for eye, r in sorted(result.eyes.items())}, caption)
+        out_dir.mkdir(exist_ok=True)
+        for name in OUTPUT_FILES:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {name: out_dir / name for name in OUTPUT_FILES}

@@ -1,0 +1,207 @@
+"""The whole engine: image in → both eyes' labels on the patient grid, statistics, report.
+
+Usable from Python (``run_pipeline``), from the command line (``cli``) and from the Slicer module logic.
+Nothing is written to disk here; see ``outputs.write_outputs``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from . import __version__
+from .atlas import Atlas, load_atlas, mirror_atlas
+from .engines import get_engine
+from .errors import EyeAtlasError, EyeNotFoundError
+from .geometry import lps_to_ras, ras_to_lps
+from .globe_finder import find_globes
+from .image_io import LoadedImage, load_image
+from .label_transfer import warp_labels
+from .noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
+from .plausibility import volume_warnings
+from .registration import RegistrationResult, register_eye
+from .statistics import StructureStats, structure_statistics
+from .structures import EYE_LABEL_OFFSET, EYES
+
+ProgressCallback = Callable[[float, str], None]
+
+
+class Cancelled(EyeAtlasError):
+    """The user cancelled the run."""
+
+
+@dataclass
+class PipelineOptions:
+    """What to segment and how. Centres are RAS mm; ``None`` means find the globe automatically."""
+
+    sex: str = "combined"
+    eyes: Sequence[str] = EYES
+    engine: str = "simpleitk"
+    centres_ras_mm: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    noise_roi: Optional[Path] = None
+    spacing_mm: Optional[Sequence[float]] = None
+    orientation: Optional[str] = None
+
+
+@dataclass
+class EyeResult:
+    """One eye: where it was found and how the atlas was registered to it."""
+
+    eye: str
+    centre_ras_mm: tuple[float, float, float]
+    centre_source: str  # "user" or "detected"
+    detection_score: Optional[float]
+    registration: RegistrationResult
+
+
+@dataclass
+class PipelineResult:
+    """Everything the outputs are made of."""
+
+    image: LoadedImage
+    labels: sitk.Image  # on the patient grid: right 1-9, left 11-19
+    eyes: dict[str, EyeResult]
+    missing_eyes: dict[str, str]
+    stats: list[StructureStats]
+    noise: NoiseEstimate
+    atlas: Atlas
+    options: PipelineOptions
+    timings_s: dict[str, float]
+    warnings: list[str]
+
+    def report(self) -> dict:
+        """The content of ``report.json``."""
+        return {
+            "software": {"eye_atlas_segment": __version__, "simpleitk": sitk.Version_VersionString(),
+                         "numpy": np.__version__, "python": platform.python_version()},
+            "input": {"path": str(self.image.source_path), "format": self.image.source_format,
+                      "size_ijk": list(self.image.image.GetSize()), "spacing_mm": list(self.image.image.GetSpacing()),
+                      "affine_ras": self.image.affine_ras.tolist(), "geometry_assumed": self.image.geometry_assumed,
+                      "metadata": self.image.metadata},
+            "atlas": {"folder": str(self.atlas.folder), "sex": self.atlas.sex, "labels_file": str(self.atlas.labels_file),
+                      "synthetic": self.atlas.synthetic},
+            "eyes_requested": list(self.options.eyes),
+            "eyes": {eye: {"centre_ras_mm": list(r.centre_ras_mm), "centre_source": r.centre_source,
+                           "detection_score": r.detection_score, "engine": r.registration.engine,
+                           "engine_parameters": r.registration.parameters, "stages": r.registration.stages,
+                           "registration_s": round(r.registration.seconds, 2),
+                           "registered_region_ijk": {"start": list(r.registration.region.start),
+                                                     "size": list(r.registration.region.size)}}
+                     for eye, r in self.eyes.items()},
+            "missing_eyes": self.missing_eyes,
+            "noise": {"method": self.noise.method, "sigma": self.noise.sigma, "voxels": self.noise.voxels,
+                      "note": self.noise.reason, "details": self.noise.details,
+                      "snr_definition": "SNR = mean intensity of the structure / sigma, sigma = Gaussian noise SD per "
+                                        "quadrature channel (Rayleigh-corrected: sigma = SD_air / 0.655)"},
+            "timings_s": {k: round(v, 2) for k, v in self.timings_s.items()},
+            "warnings": self.warnings,
+        }
+
+
+def _centres_lps(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
+                 ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str]]:
+    """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes."""
+    centres = {eye: (ras_to_lps(options.centres_ras_mm[eye]), "user", None)
+               for eye in options.eyes if eye in options.centres_ras_mm}
+    to_find = [eye for eye in options.eyes if eye not in centres]
+    missing: dict[str, str] = {}
+    if to_find:
+        search = find_globes(loaded.image, to_find)
+        warnings.extend(search.warnings)
+        for eye in to_find:
+            if eye in search.detections:
+                d = search.detections[eye]
+                centres[eye] = (np.asarray(d.centre_lps_mm), "detected", d.score)
+            else:
+                missing[eye] = search.missing.get(eye, "not found")
+    return centres, missing
+
+
+def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
+                 progress: Optional[ProgressCallback] = None,
+                 is_cancelled: Callable[[], bool] = lambda: False) -> PipelineResult:
+    """Segment the requested eyes of ``image`` with the atlas in ``atlas_dir``."""
+    report_progress = progress or (lambda fraction, message: None)
+    for eye in options.eyes:
+        if eye not in EYES:
+            raise EyeAtlasError(f"eye must be 'right' or 'left', not {eye!r}")
+    timings: dict[str, float] = {}
+    warnings: list[str] = []
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now - clock
+        clock = now
+        if is_cancelled():
+            raise Cancelled("cancelled by the user")
+
+    report_progress(0.0, "loading image and atlas")
+    loaded = image if isinstance(image, LoadedImage) else load_image(image, options.spacing_mm, options.orientation)
+    warnings.extend(loaded.warnings)
+    atlas = load_atlas(atlas_dir, options.sex)
+    if atlas.synthetic:
+        warnings.append("the atlas is SYNTHETIC (generated for demonstration/testing), not the MR-Eye atlas")
+    engine = get_engine(options.engine)
+    lap("load")
+
+    report_progress(0.05, "locating the eyes")
+    centres, missing = _centres_lps(loaded, options, warnings)
+    lap("locate_eyes")
+    if not centres:
+        raise EyeNotFoundError("no eye found in the image: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
+
+    labels = sitk.Image(loaded.image.GetSize(), sitk.sitkUInt8)
+    labels.CopyInformation(loaded.image)
+    eye_results: dict[str, EyeResult] = {}
+    for n, (eye, (centre_lps, source, score)) in enumerate(sorted(centres.items())):
+        eye_atlas = atlas if eye == "right" else mirror_atlas(atlas)
+        base = 0.1 + 0.8 * n / len(centres)
+
+        def eye_progress(fraction: float, message: str, eye: str = eye, base: float = base) -> None:
+            report_progress(base + 0.8 * fraction / len(centres), f"{eye} eye: {message}")
+
+        eye_progress(0.0, "registering the atlas")
+        try:
+            registration = register_eye(eye_atlas, loaded.image, centre_lps, engine, eye_progress)
+        except EyeNotFoundError as exc:
+            missing[eye] = str(exc)
+            lap("registration")
+            continue
+        warnings.extend(registration.warnings)
+        lap("registration")
+        warped = warp_labels(eye_atlas.labels, registration.patient_to_atlas, loaded.image, registration.region)
+        labels = _merge_eye_labels(labels, warped, EYE_LABEL_OFFSET[eye])
+        eye_results[eye] = EyeResult(eye, tuple(float(v) for v in lps_to_ras(centre_lps)), source, score, registration)
+        lap("label_transfer")
+    for eye, reason in missing.items():
+        warnings.append(f"{eye} eye not segmented: {reason}")
+    if not eye_results:
+        raise EyeNotFoundError("no eye could be segmented: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
+
+    report_progress(0.92, "statistics")
+    noise = (estimate_noise_from_roi(loaded.image, load_image(options.noise_roi).image) if options.noise_roi
+             else estimate_noise_from_air(loaded.image))
+    stats = structure_statistics(loaded.image, labels, sorted(eye_results), noise)
+    warnings.extend(volume_warnings(stats, atlas.sex))
+    lap("statistics")
+    report_progress(1.0, "done")
+    return PipelineResult(loaded, labels, eye_results, missing, stats, noise, atlas, options, timings, warnings)
+
+
+def _merge_eye_labels(labels: sitk.Image, eye_labels: sitk.Image, offset: int) -> sitk.Image:
+    """Add one eye's labels (0-9) to the combined map with the eye's offset; existing labels win overlaps."""
+    combined = sitk.GetArrayFromImage(labels)
+    new = sitk.GetArrayViewFromImage(eye_labels)
+    take = (new > 0) & (combined == 0)
+    combined[take] = new[take] + offset
+    out = sitk.GetImageFromArray(combined)
+    out.CopyInformation(labels)
+    return out
