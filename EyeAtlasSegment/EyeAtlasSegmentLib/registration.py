@@ -25,6 +25,12 @@ REGISTRATION_SPACING_MM = 1.0
 #: The fixed region is the template's field of view placed on the found eye, enlarged by this margin.
 CROP_MARGIN_MM = 6.0
 MIN_FRACTION_IN_FOV = 0.5
+#: Linear stages look at the globe and its rim only: its edge is the most salient, contrast-independent feature.
+GLOBE_MASK_DILATION_MM = 4.0
+#: The deformable stage looks at all nine structures and their surroundings.
+ORBIT_MASK_DILATION_MM = 6.0
+MAX_DEFORMABLE_GLOBE_SHIFT_MM = 2.0
+MAX_DEFORMABLE_GLOBE_VOLUME_CHANGE = 0.2
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -42,14 +48,31 @@ class RegistrationResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RegistrationMasks:
+    """Fixed-image metric masks: ``globe`` for the linear stages, ``orbit`` for the deformable stage."""
+
+    globe: sitk.Image
+    orbit: sitk.Image
+
+
+@dataclass
+class EngineOutput:
+    """An engine's answer: the linear (affine) transform and the full (linear + deformable) one."""
+
+    linear: sitk.Transform
+    full: sitk.Transform
+    stages: list[dict]
+
+
 class RegistrationEngine(Protocol):
     """A registration back-end: optimises ``patient_to_atlas`` starting from a translation."""
 
     name: str
 
-    def register(self, fixed: sitk.Image, fixed_mask: sitk.Image, moving: sitk.Image,
-                 initial: sitk.Transform, progress: Optional[ProgressCallback]) -> tuple[sitk.Transform, list[dict]]:
-        ...
+    def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
+                 anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback]) -> EngineOutput:
+        """Register; ``anchor_lps_mm`` is the found globe centre (patient LPS mm), the centre of linear stages."""
 
     def parameters(self) -> dict:
         ...
@@ -76,9 +99,14 @@ def resample_isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:
                          (1, 0, 0, 0, 1, 0, 0, 0, 1), 0.0, sitk.sitkFloat32)
 
 
-def orbit_mask(fixed: sitk.Image, atlas: Atlas, initial: sitk.Transform, dilation_mm: float = 6.0) -> sitk.Image:
-    """Fixed-grid mask of the atlas structures (dilated), placed by the initial transform."""
-    structures = sitk.Cast(atlas.labels > 0, sitk.sitkUInt8)
+def structure_mask(fixed: sitk.Image, atlas: Atlas, initial: sitk.Transform, labels: Sequence[int],
+                   dilation_mm: float) -> sitk.Image:
+    """Fixed-grid mask of the given atlas labels (dilated by ``dilation_mm``), placed by the initial transform."""
+    structures = sitk.Cast(sitk.BinaryThreshold(atlas.labels, 1, 255, 1, 0), sitk.sitkUInt8)
+    if labels:
+        array = np.isin(sitk.GetArrayViewFromImage(atlas.labels), labels).astype(np.uint8)
+        structures = sitk.GetImageFromArray(array)
+        structures.CopyInformation(atlas.labels)
     radius = [max(1, int(round(dilation_mm / s))) for s in atlas.labels.GetSpacing()]
     dilated = sitk.BinaryDilate(structures, radius, sitk.sitkBall)
     return sitk.Resample(dilated, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
@@ -100,11 +128,50 @@ def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequenc
                         f"the field of view; structures there cannot be labelled")
     fixed = resample_isotropic(region.extract(patient), REGISTRATION_SPACING_MM)
     initial = sitk.TranslationTransform(3, tuple(-shift))  # patient point + (-shift) = template point
-    mask = orbit_mask(fixed, atlas, initial)
+    masks = RegistrationMasks(globe=structure_mask(fixed, atlas, initial, EYE_CENTRE_LABELS, GLOBE_MASK_DILATION_MM),
+                              orbit=structure_mask(fixed, atlas, initial, (), ORBIT_MASK_DILATION_MM))
     try:
-        transform, stages = engine.register(fixed, mask, atlas.template, initial, progress)
+        output = engine.register(fixed, masks, atlas.template, initial, tuple(map(float, globe_centre_lps_mm)),
+                                 progress)
     except RuntimeError as exc:
         raise RegistrationError(f"{engine.name} registration of the {atlas.side} eye failed: "
                                 f"{str(exc).strip().splitlines()[-1]}") from exc
+    transform, stages = output.full, list(output.stages)
+    problem = deformation_problem(atlas, fixed, output.linear, output.full)
+    if problem:
+        transform = output.linear
+        stages.append({"stage": "deformable_rejected", "reason": problem})
+        warnings.append(f"{atlas.side} eye: the deformable registration was rejected ({problem}); the affine result "
+                        f"is used, so thin structures are less accurate — check qc.png")
     return RegistrationResult(transform, region, engine.name, engine.parameters(), stages,
                               time.perf_counter() - start, warnings)
+
+
+def _globe_geometry(atlas: Atlas, fixed: sitk.Image, transform: sitk.Transform) -> tuple[np.ndarray, float]:
+    """Centroid (LPS mm) and volume (mm³) of the atlas globe+lens mapped onto the fixed grid."""
+    globe = sitk.Cast(sitk.BinaryThreshold(atlas.labels, 1, 2, 1, 0), sitk.sitkFloat32)
+    warped = sitk.Resample(globe, fixed, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32) > 0.5
+    volume = float(np.sum(sitk.GetArrayViewFromImage(warped))) * float(np.prod(fixed.GetSpacing()))
+    if volume == 0:
+        return np.full(3, np.nan), 0.0
+    return label_centroid_lps(sitk.Cast(warped, sitk.sitkUInt8), (1,)), volume
+
+
+def deformation_problem(atlas: Atlas, fixed: sitk.Image, linear: sitk.Transform, full: sitk.Transform) -> str:
+    """Why the deformable result is implausible relative to the linear one ('' when it is acceptable).
+
+    The deformable stage should refine shapes, not move or resize the globe: a shift of the globe centroid above
+    ``MAX_DEFORMABLE_GLOBE_SHIFT_MM`` or a volume change beyond ``MAX_DEFORMABLE_GLOBE_VOLUME_CHANGE`` means it
+    matched the wrong tissues (e.g. bright vitreous of a T2 image to bright orbital fat of a T1 template).
+    """
+    centre_linear, volume_linear = _globe_geometry(atlas, fixed, linear)
+    centre_full, volume_full = _globe_geometry(atlas, fixed, full)
+    if volume_linear == 0 or volume_full == 0:
+        return "the globe left the registered region"
+    shift = float(np.linalg.norm(centre_full - centre_linear))
+    change = volume_full / volume_linear - 1.0
+    if shift > MAX_DEFORMABLE_GLOBE_SHIFT_MM:
+        return f"it moved the globe by {shift:.1f} mm"
+    if abs(change) > MAX_DEFORMABLE_GLOBE_VOLUME_CHANGE:
+        return f"it changed the globe volume by {change:+.0%}"
+    return ""

@@ -1,4 +1,4 @@
-"""Default registration engine: SimpleITK rigid → affine → B-spline, Mattes mutual information.
+"""Default registration engine: SimpleITK rigid → similarity → B-spline, Mattes mutual information.
 
 Pure SimpleITK (no extra dependency); runs in-process.
 """
@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
-from ..registration import ProgressCallback
+from ..registration import EngineOutput, ProgressCallback, RegistrationMasks
 
 
 @dataclass
@@ -21,17 +21,25 @@ class SimpleITKSettings:
 
     histogram_bins: int = 32
     sampling_fraction: float = 0.25
-    rigid_iterations: int = 200
-    affine_iterations: int = 200
+    linear_iterations: int = 200
+    #: Rigid and affine stages: coarse levels only (full resolution lets MI drift on real images).
+    linear_shrink_factors: tuple[int, ...] = (4, 2)
+    linear_smoothing_mm: tuple[float, ...] = (2.0, 1.0)
     bspline_mesh_size: tuple[int, int, int] = (6, 6, 6)
-    bspline_iterations: int = 60
-    shrink_factors: tuple[int, ...] = (4, 2, 1)
-    smoothing_sigmas_mm: tuple[float, ...] = (2.0, 1.0, 0.0)
+    bspline_iterations: int = 30
+    bspline_sampling_fraction: float = 0.25
+    bspline_shrink_factors: tuple[int, ...] = (2, 1)
+    bspline_smoothing_mm: tuple[float, ...] = (1.0, 0.0)
     seed: int = 1
+    #: Run the rigid/affine stages on gradient-magnitude images: the globe boundary is an edge in every contrast.
+    linear_on_edges: bool = True
+    #: Keep the globe centre where it was found (translation frozen in the linear stages).
+    anchor_globe_centre: bool = True
+    edge_sigma_mm: float = 1.0
 
 
 class SimpleITKEngine:
-    """Rigid, affine and B-spline stages with multi-resolution Mattes MI, masked to the orbit."""
+    """Rigid → similarity (about the found globe centre) → B-spline, multi-resolution Mattes MI."""
 
     name = "simpleitk"
 
@@ -39,19 +47,20 @@ class SimpleITKEngine:
         self.settings = settings or SimpleITKSettings()
 
     def parameters(self) -> dict:
-        return {"stages": ["rigid", "affine", "bspline"], "metric": "MattesMutualInformation",
+        return {"stages": ["rigid", "similarity", "bspline"], "metric": "MattesMutualInformation",
                 **asdict(self.settings)}
 
-    def _method(self, fixed_mask: sitk.Image, iterations: int) -> sitk.ImageRegistrationMethod:
+    def _method(self, fixed_mask: sitk.Image, sampling_fraction: float, shrink_factors: tuple[int, ...],
+                smoothing_mm: tuple[float, ...]) -> sitk.ImageRegistrationMethod:
         s = self.settings
         method = sitk.ImageRegistrationMethod()
         method.SetMetricAsMattesMutualInformation(s.histogram_bins)
         method.SetMetricSamplingStrategy(method.RANDOM)
-        method.SetMetricSamplingPercentage(s.sampling_fraction, s.seed)
+        method.SetMetricSamplingPercentage(sampling_fraction, s.seed)
         method.SetMetricFixedMask(fixed_mask)
         method.SetInterpolator(sitk.sitkLinear)
-        method.SetShrinkFactorsPerLevel(list(s.shrink_factors))
-        method.SetSmoothingSigmasPerLevel(list(s.smoothing_sigmas_mm))
+        method.SetShrinkFactorsPerLevel(list(shrink_factors))
+        method.SetSmoothingSigmasPerLevel(list(smoothing_mm))
         method.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
         return method
 
@@ -66,39 +75,54 @@ class SimpleITKEngine:
                        "stop": method.GetOptimizerStopConditionDescription(),
                        "seconds": round(time.perf_counter() - start, 2)})
 
-    def register(self, fixed: sitk.Image, fixed_mask: sitk.Image, moving: sitk.Image, initial: sitk.Transform,
-                 progress: Optional[ProgressCallback] = None) -> tuple[sitk.Transform, list[dict]]:
+    def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
+                 anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback] = None) -> EngineOutput:
         s = self.settings
         stages: list[dict] = []
-        centre = fixed.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in fixed.GetSize()])
+        centre = anchor_lps_mm
         offset = np.asarray(initial.TransformPoint(centre)) - np.asarray(centre)
 
+        linear_fixed, linear_moving = fixed, moving
+        if s.linear_on_edges:
+            linear_fixed = sitk.GradientMagnitudeRecursiveGaussian(fixed, s.edge_sigma_mm)
+            linear_moving = sitk.GradientMagnitudeRecursiveGaussian(moving, s.edge_sigma_mm)
         rigid = sitk.Euler3DTransform()
         rigid.SetCenter(centre)
         rigid.SetTranslation(tuple(offset))
-        method = self._method(fixed_mask, s.rigid_iterations)
-        method.SetOptimizerAsRegularStepGradientDescent(2.0, 0.01, s.rigid_iterations, relaxationFactor=0.7)
-        method.SetOptimizerScalesFromPhysicalShift()
-        method.SetInitialTransform(rigid, inPlace=True)
-        self._run("rigid", method, fixed, moving, stages, progress, 0.0)
-
-        affine = sitk.AffineTransform(3)
-        affine.SetCenter(centre)
-        affine.SetMatrix(rigid.GetMatrix())
-        affine.SetTranslation(rigid.GetTranslation())
-        method = self._method(fixed_mask, s.affine_iterations)
-        method.SetOptimizerAsRegularStepGradientDescent(1.0, 0.005, s.affine_iterations, relaxationFactor=0.7)
-        method.SetOptimizerScalesFromPhysicalShift()
-        method.SetInitialTransform(affine, inPlace=True)
-        self._run("affine", method, fixed, moving, stages, progress, 0.3)
+        self._linear_stage("rigid", rigid, [1.0] * 3 + [0.0 if s.anchor_globe_centre else 1.0] * 3,
+                           linear_fixed, linear_moving, masks.globe, stages, progress, 0.0)
+        similarity = sitk.Similarity3DTransform()
+        similarity.SetCenter(centre)
+        similarity.SetMatrix(rigid.GetMatrix())
+        similarity.SetTranslation(rigid.GetTranslation())
+        self._linear_stage("similarity", similarity, [1.0] * 3 + [0.0 if s.anchor_globe_centre else 1.0] * 3 + [1.0],
+                           linear_fixed, linear_moving, masks.globe, stages, progress, 0.3)
+        linear = sitk.AffineTransform(3)
+        linear.SetCenter(centre)
+        linear.SetMatrix(similarity.GetMatrix())
+        linear.SetTranslation(similarity.GetTranslation())
 
         bspline = sitk.BSplineTransformInitializer(fixed, list(s.bspline_mesh_size), order=3)
-        method = self._method(fixed_mask, s.bspline_iterations)
-        method.SetShrinkFactorsPerLevel(list(s.shrink_factors[-2:]))
-        method.SetSmoothingSigmasPerLevel(list(s.smoothing_sigmas_mm[-2:]))
+        method = self._method(masks.orbit, s.bspline_sampling_fraction, s.bspline_shrink_factors,
+                              s.bspline_smoothing_mm)
         method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=s.bspline_iterations,
                                     maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=4 * s.bspline_iterations)
-        method.SetMovingInitialTransform(affine)
+        method.SetMovingInitialTransform(linear)
         method.SetInitialTransform(bspline, inPlace=True)
         self._run("bspline", method, fixed, moving, stages, progress, 0.6)
-        return sitk.CompositeTransform([affine, bspline]), stages
+        return EngineOutput(linear, sitk.CompositeTransform([linear, bspline]), stages)
+
+    def _linear_stage(self, name: str, transform: sitk.Transform, weights: list[float], fixed: sitk.Image,
+                      moving: sitk.Image, mask: sitk.Image, stages: list[dict], progress: Optional[ProgressCallback],
+                      fraction: float) -> None:
+        """Optimise ``transform`` in place (parameters with weight 0 stay fixed)."""
+        s = self.settings
+        method = self._method(mask, s.sampling_fraction, s.linear_shrink_factors, s.linear_smoothing_mm)
+        # RegularStep's step length is in parameter units: mm when translations move, radians/scale when they are
+        # frozen (an anchored stage optimises only rotation and scale).
+        max_step, min_step = (1.0, 0.005) if all(weights) else (0.05, 0.0002)
+        method.SetOptimizerAsRegularStepGradientDescent(max_step, min_step, s.linear_iterations, relaxationFactor=0.7)
+        method.SetOptimizerScalesFromPhysicalShift()
+        method.SetOptimizerWeights(weights)
+        method.SetInitialTransform(transform, inPlace=True)
+        self._run(name, method, fixed, moving, stages, progress, fraction)

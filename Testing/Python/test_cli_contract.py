@@ -1,0 +1,133 @@
+"""The command-line contract other tools depend on: files, columns, label values, exit status, no partial output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from EyeAtlasSegmentLib import outputs
+from EyeAtlasSegmentLib.pipeline import run_pipeline
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
+
+ENGINE_DIR = Path(__file__).resolve().parents[2] / "EyeAtlasSegment"
+REQUIRED_COLUMNS = ["eye", "label", "structure", "voxels", "volume_mm3", "mean", "sd", "median", "snr", "noise_sd",
+                    "noise_method"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ENGINE_DIR))
+    return subprocess.run([sys.executable, "-m", "EyeAtlasSegmentLib.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def subject_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("subject")
+    subject = make_subject(SubjectSpec(seed=21, orientation="LAS", spacing_mm=(1.0, 1.0, 1.2),
+                                       fov_mm=(160.0, 220.0, 170.0)))
+    path = folder / "subject.nii.gz"
+    sitk.WriteImage(subject.image, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_run(subject_file, synthetic_atlas_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "out"
+    completed = run_cli("run", subject_file, "--atlas", synthetic_atlas_dir, "--out", out, "--quiet")
+    return completed, out
+
+
+@pytest.mark.slow
+def test_run_writes_the_four_files_on_the_input_grid(cli_run, subject_file):
+    completed, out = cli_run
+    assert completed.returncode == 0, completed.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["labels.nii.gz", "qc.png", "report.json", "stats.csv"]
+    source, labels = nib.load(subject_file), nib.load(out / "labels.nii.gz")
+    assert labels.shape == source.shape
+    np.testing.assert_allclose(labels.affine, source.affine, atol=1e-4)
+    values = np.asarray(labels.dataobj)
+    assert np.issubdtype(values.dtype, np.integer)
+    assert set(np.unique(values)) == {0, *range(1, 10), *range(11, 20)}
+
+
+@pytest.mark.slow
+def test_stats_csv_has_one_row_per_eye_and_structure(cli_run):
+    _, out = cli_run
+    with open(out / "stats.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        assert set(REQUIRED_COLUMNS) <= set(reader.fieldnames)
+    assert len(rows) == 18
+    assert {(r["eye"], int(r["label"])) for r in rows} == {("right", n) for n in range(1, 10)} | {
+        ("left", n) for n in range(11, 20)}
+    globe = next(r for r in rows if r["eye"] == "right" and r["structure"] == "globe")
+    assert float(globe["volume_mm3"]) > 3000 and float(globe["snr"]) > 0
+    assert globe["noise_method"] == "air_background_rayleigh"
+
+
+@pytest.mark.slow
+def test_report_and_qc_png(cli_run):
+    _, out = cli_run
+    report = json.loads((out / "report.json").read_text())
+    for key in ("input", "atlas", "eyes", "noise", "timings_s", "software", "warnings"):
+        assert key in report
+    assert report["atlas"]["sex"] == "combined" and report["atlas"]["synthetic"] is True
+    assert set(report["eyes"]) == {"right", "left"}
+    assert report["eyes"]["right"]["engine"] == "simpleitk"
+    assert report["eyes"]["right"]["centre_source"] == "detected"
+    png = (out / "qc.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width > 500 and height > 300
+
+
+def test_missing_image_fails_with_one_line_and_writes_nothing(synthetic_atlas_dir, tmp_path):
+    out = tmp_path / "out"
+    completed = run_cli("run", tmp_path / "missing.nii.gz", "--atlas", synthetic_atlas_dir, "--out", out, "--quiet")
+    assert completed.returncode == 1
+    assert completed.stderr.startswith("error:") and len(completed.stderr.strip().splitlines()) == 1
+    assert "missing.nii.gz" in completed.stderr
+    assert not out.exists()
+    with_progress = run_cli("run", tmp_path / "missing.nii.gz", "--atlas", synthetic_atlas_dir, "--out", out)
+    assert with_progress.returncode == 1
+    assert with_progress.stderr.strip().splitlines()[-1] == completed.stderr.strip()
+
+
+def test_bad_atlas_fails_and_leaves_existing_out_dir_untouched(subject_file, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "previous.txt").write_text("kept")
+    completed = run_cli("run", subject_file, "--atlas", tmp_path, "--out", out, "--quiet")
+    assert completed.returncode == 1 and "atlas" in completed.stderr
+    assert [p.name for p in out.iterdir()] == ["previous.txt"]
+    assert list(tmp_path.glob(".out.partial-*")) == []
+
+
+def test_wrong_arguments_exit_2(tmp_path):
+    completed = run_cli("run", tmp_path / "x.nii.gz", "--out", tmp_path)  # --atlas missing
+    assert completed.returncode == 2
+
+
+@pytest.mark.slow
+def test_failure_while_writing_leaves_nothing_half_written(subject_file, synthetic_atlas_dir, tmp_path, monkeypatch):
+    result = run_pipeline(subject_file, synthetic_atlas_dir)
+
+    def broken_qc(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outputs, "write_qc_png", broken_qc)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="disk full"):
+        outputs.write_outputs(result, out)
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
