@@ -76,7 +76,7 @@ def direction_lps_from_axis_code(code: str) -> np.ndarray:
     Each letter names the anatomical direction in which voxel index i, j, k increases (NIfTI/nibabel
     convention: "RAS" means i → right, j → anterior, k → superior).
     """
-    letters = code.strip().upper()
+    letters = str(code).strip().upper()
     if len(letters) != 3 or any(c not in _AXIS_CODE_TO_LPS for c in letters):
         raise ValueError(f"orientation {code!r} must be three letters from R/L, A/P, S/I, e.g. RAS or LPS")
     if len({int(np.argmax(np.abs(_AXIS_CODE_TO_LPS[c]))) for c in letters}) != 3:

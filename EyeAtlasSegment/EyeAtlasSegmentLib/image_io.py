@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputImageError
-from .geometry import ijk_to_ras_affine, set_geometry_from_ras_affine
+from .geometry import LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affine, set_geometry_from_ras_affine
 from .safe_pickle import load_pickle_safely
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy", ".pkl", ".pickle")
@@ -46,14 +46,6 @@ DICOM_METADATA_TAGS = {
 }
 _DICOM_PATIENT_SEX_TAG = "0010|0040"
 NIFTI_SCANNER_CODE = 1
-_AXIS_LETTER_TO_RAS = {
-    "R": (1.0, 0.0, 0.0),
-    "L": (-1.0, 0.0, 0.0),
-    "A": (0.0, 1.0, 0.0),
-    "P": (0.0, -1.0, 0.0),
-    "S": (0.0, 0.0, 1.0),
-    "I": (0.0, 0.0, -1.0),
-}
 
 
 @dataclass
@@ -310,7 +302,7 @@ def _float_array(value: object, shapes: tuple[tuple[int, ...], ...], key: str, p
 
 def _bare_array_affine_ras(spacing_mm: np.ndarray | None, axis_code: str | None) -> np.ndarray:
     """Voxel -> RAS affine of a bare array: given or 1 mm spacing, given or RAS axes, origin at 0."""
-    axes_ras = np.column_stack([_AXIS_LETTER_TO_RAS[letter] for letter in axis_code or "RAS"])
+    axes_ras = LPS_TO_RAS @ direction_lps_from_axis_code(axis_code or "RAS")
     affine_ras = np.eye(4)
     affine_ras[:3, :3] = axes_ras * (np.ones(3) if spacing_mm is None else spacing_mm)
     return affine_ras
@@ -330,14 +322,14 @@ def _validated_spacing(spacing_mm: Sequence[float]) -> np.ndarray:
 
 def _validated_axis_code(orientation: str) -> str:
     """Upper-case axis code such as "PIR": one of R/L, A/P and S/I, the directions in which i, j, k increase."""
-    code = orientation.upper() if isinstance(orientation, str) else ""
-    axis_pairs = ("RL", "AP", "SI")
-    if len(code) != 3 or sorted(pair for letter in code for pair in axis_pairs if letter in pair) != sorted(axis_pairs):
+    try:
+        direction_lps_from_axis_code(orientation)
+    except ValueError as exc:
         raise InputImageError(
             f"Orientation {orientation!r} is not a valid axis code: give 3 letters, one of R/L, one of A/P and "
             "one of S/I, naming the direction in which i, j, k increase (e.g. RAS, LPS, PIR)"
-        )
-    return code
+        ) from exc
+    return str(orientation).upper()
 
 
 def _assumed_geometry_warning(spacing_mm: np.ndarray | None, axis_code: str | None) -> str:

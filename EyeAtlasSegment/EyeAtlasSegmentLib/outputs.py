@@ -18,6 +18,7 @@ from .image_io import write_label_image
 from .pipeline import PipelineResult
 from .qc import write_qc_png
 from .statistics import CSV_COLUMNS
+from .structures import EYES
 
 OUTPUT_FILES = ("labels.nii.gz", "stats.csv", "report.json", "qc.png")
 
@@ -52,7 +53,7 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         caption = "SYNTHETIC ATLAS" if result.atlas.synthetic else ""
         write_qc_png(staging / "qc.png", result.image.image, result.labels,
-                     {eye: r.centre_ras_mm for eye, r in sorted(result.eyes.items())}, caption)
+                     {eye: result.eyes[eye].centre_ras_mm for eye in EYES if eye in result.eyes}, caption)
         out_dir.mkdir(exist_ok=True)
         for name in OUTPUT_FILES:
             os.replace(staging / name, out_dir / name)

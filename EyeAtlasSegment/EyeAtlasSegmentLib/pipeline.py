@@ -161,7 +161,8 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     labels = sitk.Image(loaded.image.GetSize(), sitk.sitkUInt8)
     labels.CopyInformation(loaded.image)
     eye_results: dict[str, EyeResult] = {}
-    for n, (eye, (centre_lps, source, score)) in enumerate(sorted(centres.items())):
+    for n, eye in enumerate(e for e in EYES if e in centres):
+        centre_lps, source, score = centres[eye]
         eye_atlas = atlas if eye == "right" else mirror_atlas(atlas)
         base = 0.1 + 0.8 * n / len(centres)
 
@@ -189,7 +190,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     report_progress(0.92, "statistics")
     noise = (estimate_noise_from_roi(loaded.image, load_image(options.noise_roi).image) if options.noise_roi
              else estimate_noise_from_air(loaded.image))
-    stats = structure_statistics(loaded.image, labels, sorted(eye_results), noise)
+    stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise)
     warnings.extend(volume_warnings(stats, atlas.sex))
     lap("statistics")
     report_progress(1.0, "done")

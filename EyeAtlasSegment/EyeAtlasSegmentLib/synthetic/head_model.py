@@ -57,6 +57,6 @@ def head_tissues(points_head_mm: np.ndarray) -> np.ndarray:
         r = _ellipsoid_ratio(p, centre, semi)
         tissue[(r <= 1.25) & (r > 1.0) & (tissue != AIR)] = BONE
         tissue[r <= 1.0] = AIR
-    nose = _ellipsoid_ratio(p, (0.0, 86.0, -62.0), (10.0, 18.0, 22.0)) <= 1.0
-    tissue[nose & (tissue == AIR) & (p[:, 1] > 80.0)] = SOFT
+    nose = _ellipsoid_ratio(p, (0.0, 78.0, -62.0), (10.0, 20.0, 22.0)) <= 1.0
+    tissue[nose & (r_head > 1.0)] = SOFT  # attached to the face, outside the head ellipsoid
     return tissue
