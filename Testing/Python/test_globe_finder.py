@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ import SimpleITK as sitk
 from EyeAtlasSegmentLib.errors import InputImageError
 from EyeAtlasSegmentLib.geometry import ras_to_lps
 from EyeAtlasSegmentLib.globe_finder import LOW_SCORE, GlobeSearchResult, find_globes
+from conftest import REQUIRED_REAL_HEADS, read_globe_centres
 
 REAL_TOLERANCE_MM = 3.0
 SYNTHETIC_TOLERANCE_MM = 1.5
@@ -178,15 +178,12 @@ def test_invalid_requests_raise() -> None:
 
 # ------------------------------------------------------------------------------------------- real heads
 
-REQUIRED_REAL_HEADS = ["chris_t1.nii.gz", "seg3D_MR.nii.gz", "niivue_register_T2w.nii.gz", "MNI152_T1_2mm.nii.gz"]
 DEFACED_HEAD = "vsseg001_t1c_defaced.nii.gz"
 
 
 def _tsv_centres_lps_mm(shared: Path, file_name: str) -> dict[str, np.ndarray]:
-    """Ground-truth globe centres of one file from ``globe_centres.tsv`` (stored as RAS mm), in LPS mm."""
-    with open(shared / "globe_centres.tsv", newline="") as handle:
-        return {row["eye"]: ras_to_lps([float(v) for v in row["ras_mm"].strip("[]").split(",")])
-                for row in csv.DictReader(handle, delimiter="\t") if row["file"] == file_name}
+    """Reference globe centres of one file (``globe_centres.tsv`` stores RAS mm), in LPS mm."""
+    return {eye: ras_to_lps(centre) for (name, eye), centre in read_globe_centres(shared).items() if name == file_name}
 
 
 @pytest.mark.parametrize("file_name", REQUIRED_REAL_HEADS)

@@ -10,15 +10,14 @@ from EyeAtlasSegmentLib.geometry import lps_to_ras
 from EyeAtlasSegmentLib.pipeline import run_pipeline
 from EyeAtlasSegmentLib.registration import label_centroid_lps
 from EyeAtlasSegmentLib.structures import output_label
-from conftest import read_globe_centres
+from conftest import REQUIRED_REAL_HEADS, read_globe_centres
 
 pytestmark = pytest.mark.slow
 
 GLOBE_CENTROID_TOLERANCE_MM = 3.0
 
 
-@pytest.mark.parametrize("name", ["chris_t1.nii.gz", "seg3D_MR.nii.gz", "niivue_register_T2w.nii.gz",
-                                  "MNI152_T1_2mm.nii.gz"])
+@pytest.mark.parametrize("name", REQUIRED_REAL_HEADS)
 def test_warped_globe_centroid_matches_reference(name, shared_data, synthetic_atlas_dir):
     reference = read_globe_centres(shared_data)
     result = run_pipeline(shared_data / name, synthetic_atlas_dir)
