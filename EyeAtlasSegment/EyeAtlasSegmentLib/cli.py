@@ -116,6 +116,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
     except (OSError, ValueError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except Exception as exc:  # the contract: any failure is one line, never a traceback
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no message"
+        print(f"error: internal error ({type(exc).__name__}): {reason}", file=sys.stderr)
     return 1
 
 

@@ -131,3 +131,17 @@ def test_failure_while_writing_leaves_nothing_half_written(subject_file, synthet
         outputs.write_outputs(result, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_unexpected_exception_is_one_line_not_a_traceback(subject_file, tmp_path, monkeypatch, capsys):
+    from EyeAtlasSegmentLib import cli
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("ITK ERROR: something deep\nwith a second line")
+
+    monkeypatch.setattr(cli, "run_pipeline", crash)
+    status = cli.main(["run", str(subject_file), "--atlas", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.strip().splitlines() == ["error: internal error (RuntimeError): with a second line"]
+    assert not (tmp_path / "out").exists()

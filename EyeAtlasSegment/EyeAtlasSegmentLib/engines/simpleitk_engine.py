@@ -35,6 +35,8 @@ class SimpleITKSettings:
     linear_on_edges: bool = True
     #: Keep the globe centre where it was found (translation frozen in the linear stages).
     anchor_globe_centre: bool = True
+    #: ...then let a final linear stage refine the globe position within this distance of the found centre.
+    max_recentre_mm: float = 2.0
     edge_sigma_mm: float = 1.0
 
 
@@ -97,6 +99,9 @@ class SimpleITKEngine:
         similarity.SetTranslation(rigid.GetTranslation())
         self._linear_stage("similarity", similarity, [1.0] * 3 + [0.0 if s.anchor_globe_centre else 1.0] * 3 + [1.0],
                            linear_fixed, linear_moving, masks.globe, stages, progress, 0.3)
+        if s.anchor_globe_centre:
+            similarity = self._recentre(similarity, np.asarray(initial.TransformPoint(centre)), centre, linear_fixed,
+                                        linear_moving, masks.globe, stages, progress)
         linear = sitk.AffineTransform(3)
         linear.SetCenter(centre)
         linear.SetMatrix(similarity.GetMatrix())
@@ -111,6 +116,25 @@ class SimpleITKEngine:
         method.SetInitialTransform(bspline, inPlace=True)
         self._run("bspline", method, fixed, moving, stages, progress, 0.6)
         return EngineOutput(linear, sitk.CompositeTransform([linear, bspline]), stages)
+
+    def _recentre(self, anchored: sitk.Similarity3DTransform, template_centre_lps: np.ndarray,
+                  found_centre_lps: Sequence[float], fixed: sitk.Image, moving: sitk.Image, mask: sitk.Image,
+                  stages: list[dict], progress: Optional[ProgressCallback]) -> sitk.Similarity3DTransform:
+        """Let the globe position move from the found centre, accepted only within ``max_recentre_mm``.
+
+        The sphere fit is accurate to ~1–2 mm; registration may refine it within that envelope. A larger move
+        means the metric was drawn to other tissue (typical on contrasts unlike the template's), so the anchored
+        result is kept.
+        """
+        free = sitk.Similarity3DTransform(anchored)
+        self._linear_stage("recentre", free, [1.0] * 7, fixed, moving, mask, stages, progress, 0.45)
+        moved_centre_lps = np.asarray(free.GetInverse().TransformPoint(tuple(template_centre_lps)))
+        shift_mm = float(np.linalg.norm(moved_centre_lps - np.asarray(found_centre_lps)))
+        stages[-1]["globe_shift_mm"] = round(shift_mm, 2)
+        if shift_mm > self.settings.max_recentre_mm:
+            stages[-1]["rejected"] = f"moved the globe {shift_mm:.1f} mm from the found centre"
+            return anchored
+        return free
 
     def _linear_stage(self, name: str, transform: sitk.Transform, weights: list[float], fixed: sitk.Image,
                       moving: sitk.Image, mask: sitk.Image, stages: list[dict], progress: Optional[ProgressCallback],
