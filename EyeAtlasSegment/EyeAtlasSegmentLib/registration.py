@@ -60,7 +60,7 @@ class RegistrationMasks:
 
 @dataclass
 class EngineOutput:
-    """An engine's answer: the linear (affine) transform and the full (linear + deformable) one."""
+    """An engine's answer: the linear transform and the full (linear + deformable) one."""
 
     linear: sitk.Transform
     full: sitk.Transform
@@ -103,12 +103,11 @@ def resample_isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:
 
 def structure_mask(fixed: sitk.Image, atlas: Atlas, initial: sitk.Transform, labels: Sequence[int],
                    dilation_mm: float) -> sitk.Image:
-    """Fixed-grid mask of the given atlas labels (dilated by ``dilation_mm``), placed by the initial transform."""
-    structures = sitk.Cast(sitk.BinaryThreshold(atlas.labels, 1, 255, 1, 0), sitk.sitkUInt8)
-    if labels:
-        array = np.isin(sitk.GetArrayViewFromImage(atlas.labels), labels).astype(np.uint8)
-        structures = sitk.GetImageFromArray(array)
-        structures.CopyInformation(atlas.labels)
+    """Fixed-grid mask of the given atlas labels (all structures when empty), dilated, placed by ``initial``."""
+    label_array = sitk.GetArrayViewFromImage(atlas.labels)
+    selected = np.isin(label_array, labels) if labels else label_array > 0
+    structures = sitk.GetImageFromArray(selected.astype(np.uint8))
+    structures.CopyInformation(atlas.labels)
     radius = [max(1, int(round(dilation_mm / s))) for s in atlas.labels.GetSpacing()]
     dilated = sitk.BinaryDilate(structures, radius, sitk.sitkBall)
     return sitk.Resample(dilated, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
@@ -143,7 +142,7 @@ def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequenc
     if problem:
         transform = output.linear
         stages.append({"stage": "deformable_rejected", "reason": problem})
-        warnings.append(f"{atlas.side} eye: the deformable registration was rejected ({problem}); the affine result "
+        warnings.append(f"{atlas.side} eye: the deformable registration was rejected ({problem}); the linear result "
                         f"is used, so thin structures are less accurate — check qc.png")
     return RegistrationResult(transform, region, engine.name, engine.parameters(), stages,
                               time.perf_counter() - start, warnings)

@@ -22,7 +22,7 @@ class SimpleITKSettings:
     histogram_bins: int = 32
     sampling_fraction: float = 0.25
     linear_iterations: int = 200
-    #: Rigid and affine stages: coarse levels only (full resolution lets MI drift on real images).
+    #: Linear stages: coarse levels only (full resolution lets MI drift on real images).
     linear_shrink_factors: tuple[int, ...] = (4, 2)
     linear_smoothing_mm: tuple[float, ...] = (2.0, 1.0)
     bspline_mesh_size: tuple[int, int, int] = (6, 6, 6)
@@ -31,13 +31,10 @@ class SimpleITKSettings:
     bspline_shrink_factors: tuple[int, ...] = (2, 1)
     bspline_smoothing_mm: tuple[float, ...] = (1.0, 0.0)
     seed: int = 1
-    #: Run the rigid/affine stages on gradient-magnitude images: the globe boundary is an edge in every contrast.
-    linear_on_edges: bool = True
-    #: Keep the globe centre where it was found (translation frozen in the linear stages).
-    anchor_globe_centre: bool = True
-    #: ...then let a final linear stage refine the globe position within this distance of the found centre.
-    max_recentre_mm: float = 2.0
+    #: Linear stages run on gradient-magnitude images (σ in mm): the globe wall is an edge in every contrast.
     edge_sigma_mm: float = 1.0
+    #: After the globe-anchored stages, a free stage may move the globe at most this far from the found centre.
+    max_recentre_mm: float = 2.0
 
 
 class SimpleITKEngine:
@@ -84,24 +81,22 @@ class SimpleITKEngine:
         centre = anchor_lps_mm
         offset = np.asarray(initial.TransformPoint(centre)) - np.asarray(centre)
 
-        linear_fixed, linear_moving = fixed, moving
-        if s.linear_on_edges:
-            linear_fixed = sitk.GradientMagnitudeRecursiveGaussian(fixed, s.edge_sigma_mm)
-            linear_moving = sitk.GradientMagnitudeRecursiveGaussian(moving, s.edge_sigma_mm)
+        linear_fixed = sitk.GradientMagnitudeRecursiveGaussian(fixed, s.edge_sigma_mm)
+        linear_moving = sitk.GradientMagnitudeRecursiveGaussian(moving, s.edge_sigma_mm)
         rigid = sitk.Euler3DTransform()
         rigid.SetCenter(centre)
         rigid.SetTranslation(tuple(offset))
-        self._linear_stage("rigid", rigid, [1.0] * 3 + [0.0 if s.anchor_globe_centre else 1.0] * 3,
+        # Rotation (and then scale) about the found globe centre: translation weights 0.
+        self._linear_stage("rigid", rigid, [1.0] * 3 + [0.0] * 3,
                            linear_fixed, linear_moving, masks.globe, stages, progress, 0.0)
         similarity = sitk.Similarity3DTransform()
         similarity.SetCenter(centre)
         similarity.SetMatrix(rigid.GetMatrix())
         similarity.SetTranslation(rigid.GetTranslation())
-        self._linear_stage("similarity", similarity, [1.0] * 3 + [0.0 if s.anchor_globe_centre else 1.0] * 3 + [1.0],
+        self._linear_stage("similarity", similarity, [1.0] * 3 + [0.0] * 3 + [1.0],
                            linear_fixed, linear_moving, masks.globe, stages, progress, 0.3)
-        if s.anchor_globe_centre:
-            similarity = self._recentre(similarity, np.asarray(initial.TransformPoint(centre)), centre, linear_fixed,
-                                        linear_moving, masks.globe, stages, progress)
+        similarity = self._recentre(similarity, np.asarray(initial.TransformPoint(centre)), centre, linear_fixed,
+                                    linear_moving, masks.globe, stages, progress)
         linear = sitk.AffineTransform(3)
         linear.SetCenter(centre)
         linear.SetMatrix(similarity.GetMatrix())
