@@ -27,7 +27,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eye", choices=("both", *EYES), default="both", help="eye(s) to segment (default: both)")
     parser.add_argument("--engine", choices=ENGINES, default="simpleitk", help="registration engine")
     parser.add_argument("--right-centre", nargs=3, type=float, metavar=("R", "A", "S"),
-                        help="right globe centre in RAS mm (skips automatic localisation of that eye)")
+                        help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as given")
     parser.add_argument("--left-centre", nargs=3, type=float, metavar=("R", "A", "S"),
                         help="left globe centre in RAS mm")
     parser.add_argument("--noise-roi", type=Path, help="mask image (same grid) of an air region for the noise σ")

@@ -55,7 +55,7 @@ class EyeResult:
 
     eye: str
     centre_ras_mm: tuple[float, float, float]
-    centre_source: str  # "user" or "detected"
+    centre_source: str  # "detected", "user" or "user_refined"
     detection_score: Optional[float]
     registration: RegistrationResult
 
@@ -104,22 +104,37 @@ class PipelineResult:
         }
 
 
-def _centres_lps(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
+#: A user-given centre this close to a detected globe is snapped to that globe's fitted centre (less than a
+#: globe radius: the user clearly meant that globe, and a click is rarely as precise as the wall fit).
+SNAP_TO_DETECTION_MM = 12.0
+
+
+def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
                  ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str]]:
-    """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes."""
-    centres = {eye: (ras_to_lps(options.centres_ras_mm[eye]), "user", None)
-               for eye in options.eyes if eye in options.centres_ras_mm}
-    to_find = [eye for eye in options.eyes if eye not in centres]
+    """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes.
+
+    Sources: "detected"; "user" (given centre used as is); "user_refined" (given centre snapped to the globe
+    found within ``SNAP_TO_DETECTION_MM``).
+    """
+    search = find_globes(loaded.image, list(options.eyes))
+    warnings.extend(search.warnings)
+    centres: dict[str, tuple[np.ndarray, str, Optional[float]]] = {}
     missing: dict[str, str] = {}
-    if to_find:
-        search = find_globes(loaded.image, to_find)
-        warnings.extend(search.warnings)
-        for eye in to_find:
-            if eye in search.detections:
-                d = search.detections[eye]
-                centres[eye] = (np.asarray(d.centre_lps_mm), "detected", d.score)
+    for eye in options.eyes:
+        detection = search.detections.get(eye)
+        detected = np.asarray(detection.centre_lps_mm) if detection else None
+        if eye in options.centres_ras_mm:
+            given = ras_to_lps(options.centres_ras_mm[eye])
+            if detected is not None and np.linalg.norm(detected - given) <= SNAP_TO_DETECTION_MM:
+                warnings.append(f"{eye} eye: the given centre was refined to the fitted globe centre "
+                                f"({np.linalg.norm(detected - given):.1f} mm away)")
+                centres[eye] = (detected, "user_refined", detection.score)
             else:
-                missing[eye] = search.missing.get(eye, "not found")
+                centres[eye] = (given, "user", None)
+        elif detection:
+            centres[eye] = (detected, "detected", detection.score)
+        else:
+            missing[eye] = search.missing.get(eye, "not found")
     return centres, missing
 
 
@@ -153,7 +168,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     lap("load")
 
     report_progress(0.05, "locating the eyes")
-    centres, missing = _centres_lps(loaded, options, warnings)
+    centres, missing = resolve_globe_centres(loaded, options, warnings)
     lap("locate_eyes")
     if not centres:
         raise EyeNotFoundError("no eye found in the image: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
