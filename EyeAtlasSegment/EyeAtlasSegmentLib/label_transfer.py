@@ -26,21 +26,14 @@ def warp_labels(atlas_labels: sitk.Image, patient_to_atlas: sitk.Transform, pati
         reference.GetSpacing(), reference.GetDirection())
     displacement = sitk.DisplacementFieldTransform(field)
     label_array = sitk.GetArrayViewFromImage(atlas_labels)
-    best = None
-    best_value = None
+    channels = []
     for label in range(N_LABELS + 1):
         channel = sitk.GetImageFromArray((label_array == label).astype(np.float32))
         channel.CopyInformation(atlas_labels)
-        outside_value = 1.0 if label == 0 else 0.0
-        warped = sitk.GetArrayFromImage(sitk.Resample(channel, reference, displacement, sitk.sitkLinear,
-                                                      outside_value, sitk.sitkFloat32))
-        if best is None:
-            best = np.zeros(warped.shape, dtype=np.uint8)
-            best_value = warped
-        else:
-            better = warped > best_value
-            best[better] = label
-            best_value = np.where(better, warped, best_value)
+        outside_value = 1.0 if label == 0 else 0.0  # outside the atlas crop is background
+        channels.append(sitk.GetArrayFromImage(sitk.Resample(channel, reference, displacement, sitk.sitkLinear,
+                                                             outside_value, sitk.sitkFloat32)))
+    best = np.argmax(np.stack(channels), axis=0).astype(np.uint8)  # ties go to the lower label
     full = np.zeros(patient.GetSize()[::-1], dtype=np.uint8)
     (i0, j0, k0), (ni, nj, nk) = region.start, region.size
     full[k0:k0 + nk, j0:j0 + nj, i0:i0 + ni] = best

@@ -25,12 +25,9 @@ from .image_io import LoadedImage, load_image
 from .label_transfer import warp_labels
 from .noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
 from .plausibility import volume_warnings
-from .registration import RegistrationResult, register_eye
+from .registration import ProgressCallback, RegistrationResult, register_eye
 from .statistics import StructureStats, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
-
-ProgressCallback = Callable[[float, str], None]
-
 
 class Cancelled(EyeAtlasError):
     """The user cancelled the run."""
@@ -110,7 +107,7 @@ SNAP_TO_DETECTION_MM = 12.0
 
 
 def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
-                 ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str]]:
+                          ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str]]:
     """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes.
 
     Sources: "detected"; "user" (given centre used as is); "user_refined" (given centre snapped to the globe
@@ -125,9 +122,10 @@ def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warning
         detected = np.asarray(detection.centre_lps_mm) if detection else None
         if eye in options.centres_ras_mm:
             given = ras_to_lps(options.centres_ras_mm[eye])
-            if detected is not None and np.linalg.norm(detected - given) <= SNAP_TO_DETECTION_MM:
+            distance_mm = np.linalg.norm(detected - given) if detected is not None else np.inf
+            if distance_mm <= SNAP_TO_DETECTION_MM:
                 warnings.append(f"{eye} eye: the given centre was refined to the fitted globe centre "
-                                f"({np.linalg.norm(detected - given):.1f} mm away)")
+                                f"({distance_mm:.1f} mm away)")
                 centres[eye] = (detected, "user_refined", detection.score)
             else:
                 centres[eye] = (given, "user", None)

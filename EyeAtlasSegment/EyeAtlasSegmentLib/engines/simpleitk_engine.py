@@ -79,7 +79,8 @@ class SimpleITKEngine:
         s = self.settings
         stages: list[dict] = []
         centre = anchor_lps_mm
-        offset = np.asarray(initial.TransformPoint(centre)) - np.asarray(centre)
+        template_centre_lps = np.asarray(initial.TransformPoint(centre))
+        offset = template_centre_lps - np.asarray(centre)
 
         linear_fixed = sitk.GradientMagnitudeRecursiveGaussian(fixed, s.edge_sigma_mm)
         linear_moving = sitk.GradientMagnitudeRecursiveGaussian(moving, s.edge_sigma_mm)
@@ -95,8 +96,8 @@ class SimpleITKEngine:
         similarity.SetTranslation(rigid.GetTranslation())
         self._linear_stage("similarity", similarity, [1.0] * 3 + [0.0] * 3 + [1.0],
                            linear_fixed, linear_moving, masks.globe, stages, progress, 0.3)
-        similarity = self._recentre(similarity, np.asarray(initial.TransformPoint(centre)), centre, linear_fixed,
-                                    linear_moving, masks.globe, stages, progress)
+        similarity = self._recentre(similarity, template_centre_lps, centre, linear_fixed, linear_moving, masks.globe,
+                                    stages, progress)
         linear = sitk.AffineTransform(3)
         linear.SetCenter(centre)
         linear.SetMatrix(similarity.GetMatrix())
