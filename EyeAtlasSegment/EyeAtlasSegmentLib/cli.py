@@ -22,10 +22,11 @@ from .structures import EYES
 DEMO_SEED = 7
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = ENGINES) -> None:
+    """Options shared by ``run``, ``demo`` and the Slicer batch script: sex, eye, engine, centres, noise ROI."""
     parser.add_argument("--sex", choices=SEXES, default="combined", help="atlas template (default: combined)")
     parser.add_argument("--eye", choices=("both", *EYES), default="both", help="eye(s) to segment (default: both)")
-    parser.add_argument("--engine", choices=ENGINES, default="simpleitk", help="registration engine")
+    parser.add_argument("--engine", choices=engines, default="simpleitk", help="registration engine")
     parser.add_argument("--right-centre", nargs=3, type=float, metavar=("R", "A", "S"),
                         help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as given")
     parser.add_argument("--left-centre", nargs=3, type=float, metavar=("R", "A", "S"),
@@ -44,17 +45,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--spacing", nargs=3, type=float, metavar=("I", "J", "K"),
                      help="voxel size in mm for arrays without geometry (.npy, bare .pkl)")
     run.add_argument("--orientation", help="axis code (e.g. RAS, LPS) for arrays without geometry")
-    _add_run_options(run)
+    add_run_options(run)
     demo = sub.add_parser("demo", help="generate the synthetic atlas and demo subject, then segment it")
     demo.add_argument("--out", type=Path, default=Path("demo_output"), help="demo folder (default: ./demo_output)")
-    _add_run_options(demo)
+    add_run_options(demo)
     synth = sub.add_parser("make-synthetic", help="write the SYNTHETIC atlas and a synthetic subject")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--seed", type=int, default=7)
     return parser
 
 
-def _options(args: argparse.Namespace) -> PipelineOptions:
+def options_from_args(args: argparse.Namespace) -> PipelineOptions:
+    """Pipeline options from parsed ``add_run_options`` arguments."""
     centres = {eye: c for eye, c in (("right", args.right_centre), ("left", args.left_centre)) if c}
     return PipelineOptions(sex=args.sex, eyes=EYES if args.eye == "both" else (args.eye,), engine=args.engine,
                            centres_ras_mm=centres, noise_roi=args.noise_roi,
@@ -67,7 +69,8 @@ def _progress(quiet: bool):
     return lambda fraction, message: print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
 
 
-def _summary(result: PipelineResult, paths: dict[str, Path]) -> str:
+def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
+    """Console summary: a line per structure, warnings and the files written."""
     lines = [f"{'eye':6} {'structure':16} {'volume_mm3':>10} {'mean':>9} {'snr':>7}"]
     for row in result.stats:
         snr = f"{row.snr:7.1f}" if row.snr is not None else "    n/a"
@@ -82,9 +85,9 @@ def _summary(result: PipelineResult, paths: dict[str, Path]) -> str:
 
 
 def _run(image: Path, atlas: Path, out: Path, args: argparse.Namespace) -> int:
-    result = run_pipeline(image, atlas, _options(args), progress=_progress(args.quiet))
+    result = run_pipeline(image, atlas, options_from_args(args), progress=_progress(args.quiet))
     paths = write_outputs(result, out)
-    print(_summary(result, paths))
+    print(summary(result, paths))
     return 0
 
 

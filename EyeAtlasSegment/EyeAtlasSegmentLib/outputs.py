@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable, Mapping
 
 from .image_io import write_label_image
 from .pipeline import PipelineResult
@@ -40,8 +41,14 @@ def write_stats_csv(path: Path, result: PipelineResult) -> None:
             writer.writerow({k: _csv_value(v) for k, v in row.as_row().items()})
 
 
-def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write labels.nii.gz, stats.csv, report.json and qc.png into ``out_dir``; return their paths."""
+def write_outputs(result: PipelineResult, out_dir: str | Path,
+                  extra_writers: Mapping[str, Callable[[Path], None]] = {}) -> dict[str, Path]:
+    """Write labels.nii.gz, stats.csv, report.json and qc.png into ``out_dir``; return their paths.
+
+    ``extra_writers`` maps further file names to functions writing them (e.g. a Slicer ``.seg.nrrd``); all files
+    are written to a staging folder first and moved in only when every one succeeded.
+    """
+    names = OUTPUT_FILES + tuple(extra_writers)
     out_dir = Path(out_dir).expanduser().resolve()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
@@ -49,14 +56,16 @@ def write_outputs(result: PipelineResult, out_dir: str | Path) -> dict[str, Path
         write_label_image(result.labels, result.image, staging / "labels.nii.gz")
         write_stats_csv(staging / "stats.csv", result)
         report = result.report()
-        report["outputs"] = {name: str(out_dir / name) for name in OUTPUT_FILES}
+        report["outputs"] = {name: str(out_dir / name) for name in names}
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         caption = "SYNTHETIC ATLAS" if result.atlas.synthetic else ""
         write_qc_png(staging / "qc.png", result.image.image, result.labels,
                      {eye: result.eyes[eye].centre_ras_mm for eye in EYES if eye in result.eyes}, caption)
+        for name, write in extra_writers.items():
+            write(staging / name)
         out_dir.mkdir(exist_ok=True)
-        for name in OUTPUT_FILES:
+        for name in names:
             os.replace(staging / name, out_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return {name: out_dir / name for name in OUTPUT_FILES}
+    return {name: out_dir / name for name in names}

@@ -10,7 +10,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence
+from typing import Callable, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -25,7 +25,7 @@ from .image_io import LoadedImage, load_image
 from .label_transfer import warp_labels
 from .noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
 from .plausibility import volume_warnings
-from .registration import ProgressCallback, RegistrationResult, register_eye
+from .registration import ProgressCallback, RegistrationEngine, RegistrationResult, register_eye
 from .statistics import StructureStats, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
 
@@ -35,13 +35,17 @@ class Cancelled(EyeAtlasError):
 
 @dataclass
 class PipelineOptions:
-    """What to segment and how. Centres are RAS mm; ``None`` means find the globe automatically."""
+    """What to segment and how. Centres are RAS mm (eyes without one are found automatically).
+
+    ``engine`` is an engine name (``engines.ENGINES``) or a ``RegistrationEngine`` instance (e.g. the Slicer
+    module's BRAINSFit engine). ``noise_roi`` is an air mask file or image on the input image's grid.
+    """
 
     sex: str = "combined"
     eyes: Sequence[str] = EYES
-    engine: str = "simpleitk"
+    engine: Union[str, RegistrationEngine] = "simpleitk"
     centres_ras_mm: Mapping[str, Sequence[float]] = field(default_factory=dict)
-    noise_roi: Optional[Path] = None
+    noise_roi: Union[Path, sitk.Image, None] = None
     spacing_mm: Optional[Sequence[float]] = None
     orientation: Optional[str] = None
 
@@ -162,7 +166,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     atlas = load_atlas(atlas_dir, options.sex)
     if atlas.synthetic:
         warnings.append("the atlas is SYNTHETIC (generated for demonstration/testing), not the MR-Eye atlas")
-    engine = get_engine(options.engine)
+    engine = get_engine(options.engine) if isinstance(options.engine, str) else options.engine
     lap("load")
 
     report_progress(0.05, "locating the eyes")
@@ -201,8 +205,9 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
         raise EyeNotFoundError("no eye could be segmented: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
 
     report_progress(0.92, "statistics")
-    noise = (estimate_noise_from_roi(loaded.image, load_image(options.noise_roi).image) if options.noise_roi
-             else estimate_noise_from_air(loaded.image))
+    noise = (estimate_noise_from_air(loaded.image) if options.noise_roi is None
+             else estimate_noise_from_roi(loaded.image, options.noise_roi if isinstance(options.noise_roi, sitk.Image)
+                                          else load_image(options.noise_roi).image))
     stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise)
     warnings.extend(volume_warnings(stats, atlas.sex))
     lap("statistics")

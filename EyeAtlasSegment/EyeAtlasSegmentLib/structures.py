@@ -27,12 +27,58 @@ STRUCTURES: tuple[Structure, ...] = (
     Structure(9, "superior_rectus", "superior rectus", (40, 200, 210)),
 )
 
+@dataclass(frozen=True)
+class Code:
+    """A coded concept (DICOM style): coding scheme designator, code value, code meaning."""
+
+    scheme: str
+    value: str
+    meaning: str
+
+
+ANATOMICAL_STRUCTURE = Code("SCT", "123037004", "Anatomical Structure")
+TISSUE = Code("SCT", "85756007", "Tissue")
+ORBITAL_STRUCTURE = Code("SCT", "363654007", "Orbital structure")
+LATERALITY = {"right": Code("SCT", "24028007", "Right"), "left": Code("SCT", "7771000", "Left")}
+
+
+@dataclass(frozen=True)
+class StructureTerminology:
+    """Standard codes of one structure (DICOM SEG / Slicer terminology).
+
+    Paired organs (lens, eyeball, optic nerve) carry the laterality as a type modifier; orbital fat and the
+    recti are typed as tissue (body fat, muscle) in the anatomic region "orbital structure" with the laterality
+    as region modifier, since the DICOM and Slicer lists have no codes for the individual recti or fat
+    compartments (their names tell them apart).
+    """
+
+    category: Code
+    type: Code
+    in_orbit_region: bool
+
+
+_LENS = StructureTerminology(ANATOMICAL_STRUCTURE, Code("SCT", "78076003", "Lens structure"), False)
+_EYEBALL = StructureTerminology(ANATOMICAL_STRUCTURE, Code("SCT", "79652003", "Eyeball"), False)
+_OPTIC_NERVE = StructureTerminology(ANATOMICAL_STRUCTURE, Code("SCT", "18234004", "Optic nerve structure"), False)
+_ORBITAL_FAT = StructureTerminology(TISSUE, Code("SCT", "248300009", "Body fat"), True)
+_ORBITAL_MUSCLE = StructureTerminology(TISSUE, Code("SCT", "71616004", "Muscle"), True)
+#: Atlas label → terminology.
+TERMINOLOGY: dict[int, StructureTerminology] = {
+    1: _LENS, 2: _EYEBALL, 3: _OPTIC_NERVE, 4: _ORBITAL_FAT, 5: _ORBITAL_FAT,
+    6: _ORBITAL_MUSCLE, 7: _ORBITAL_MUSCLE, 8: _ORBITAL_MUSCLE, 9: _ORBITAL_MUSCLE,
+}
+
 STRUCTURE_BY_LABEL: dict[int, Structure] = {s.label: s for s in STRUCTURES}
 N_LABELS = len(STRUCTURES)
 
 EYES = ("right", "left")
 #: Output label = atlas label + offset; right eye 1-9, left eye 11-19.
 EYE_LABEL_OFFSET = {"right": 0, "left": 10}
+
+
+def segment_name(eye: str, atlas_label: int) -> str:
+    """Display name of one eye's structure, e.g. "Right optic nerve"."""
+    return f"{eye.capitalize()} {STRUCTURE_BY_LABEL[atlas_label].name}"
 
 
 def output_label(eye: str, atlas_label: int) -> int:

@@ -1,0 +1,81 @@
+"""The engine run on a volume node, with its results as MRML nodes: segmentation, table, plot, transforms.
+
+This is what the Slicer module's logic and the Slicer batch script call; it needs MRML only (no Qt), so it
+runs in the Slicer application and in plain Python with ``slicer-core``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import SimpleITK as sitk
+import slicer
+
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, PipelineResult, run_pipeline
+from EyeAtlasSegmentLib.registration import ProgressCallback
+from EyeAtlasSegmentLib.structures import EYES
+
+from .plot_nodes import snr_plot
+from .segmentation_nodes import segmentation_from_labels
+from .table_nodes import statistics_table
+from .transform_nodes import transform_node_from_sitk
+from .volume_nodes import image_from_volume_node, loaded_image_from_volume_node
+
+
+@dataclass
+class SceneResult:
+    """The nodes one run created, and the engine's full result (report, statistics, noise estimate)."""
+
+    segmentation: object  # vtkMRMLSegmentationNode on the input volume's grid
+    table: object  # vtkMRMLTableNode, one row per eye × structure
+    plot_chart: object  # vtkMRMLPlotChartNode, SNR per structure
+    transforms: dict  # eye → vtkMRMLTransformNode (atlas → patient; place atlas volumes under it)
+    pipeline: PipelineResult
+
+
+
+def noise_mask_from_segment(segmentation_node, segment_id: str, volume_node) -> sitk.Image:
+    """A segment (e.g. an air ROI drawn in Slicer) as a uint8 mask image on the volume's grid."""
+    reference = image_from_volume_node(volume_node)
+    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node) > 0
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.CopyInformation(reference)
+    return image
+
+
+def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
+                 noise_segment: Optional[tuple[object, str]] = None, progress: Optional[ProgressCallback] = None,
+                 is_cancelled: Callable[[], bool] = lambda: False, name: Optional[str] = None) -> SceneResult:
+    """Segment the eyes of ``volume_node`` and add the results to its scene.
+
+    ``noise_segment`` = (segmentation node, segment ID) of an air region for the noise σ (otherwise air is found
+    automatically). The volume's voxels are never resampled. On failure no node is left behind.
+    """
+    scene = volume_node.GetScene()
+    name = name or f"{volume_node.GetName()} eyes"
+    if noise_segment is not None:
+        options = dataclasses.replace(options, noise_roi=noise_mask_from_segment(*noise_segment, volume_node))
+    result = run_pipeline(loaded_image_from_volume_node(volume_node), atlas_dir, options, progress, is_cancelled)
+    eyes = [eye for eye in EYES if eye in result.eyes]
+    existing = _node_ids(scene)
+    try:
+        segmentation = segmentation_from_labels(scene, result.labels, volume_node, eyes, name)
+        table = statistics_table(scene, result.stats, f"{name} statistics")
+        chart = snr_plot(scene, table, f"{name} SNR")
+        transforms = {eye: transform_node_from_sitk(scene, result.eyes[eye].registration.patient_to_atlas,
+                                                    f"{name} {eye} atlas to patient") for eye in eyes}
+    except Exception:
+        for node_id in _node_ids(scene) - existing:
+            node = scene.GetNodeByID(node_id)
+            if node is not None:
+                scene.RemoveNode(node)
+        raise
+    return SceneResult(segmentation, table, chart, transforms, result)
+
+
+def _node_ids(scene) -> set[str]:
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}

@@ -1,0 +1,335 @@
+"""The Qt-free MRML layer, run for real on Slicer's MRML (PyPI ``slicer-core``, installed with the test extras).
+
+Ground truth is synthetic: a subject with known labels and noise σ, and transforms with known point mappings.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
+
+from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
+from EyeAtlasSegmentLib.errors import InputImageError  # noqa: E402
+from EyeAtlasSegmentLib.label_transfer import warp_labels  # noqa: E402
+from EyeAtlasSegmentLib.noise import NoiseEstimate  # noqa: E402
+from EyeAtlasSegmentLib.orbit_crop import template_footprint_region  # noqa: E402
+from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, structure_statistics  # noqa: E402
+from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label, segment_name  # noqa: E402
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
+from EyeAtlasSegmentMRML.headless import ensure_scene  # noqa: E402
+from EyeAtlasSegmentMRML.plot_nodes import snr_plot  # noqa: E402
+from EyeAtlasSegmentMRML.segment_statistics import all_segment_statistics, noise_from_segment  # noqa: E402
+from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation, segmentation_from_labels  # noqa: E402
+from EyeAtlasSegmentMRML.table_nodes import COLUMN_INFO, statistics_table  # noqa: E402
+from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transform_node_from_sitk  # noqa: E402
+from EyeAtlasSegmentMRML.volume_nodes import (add_volume_node, image_from_volume_node,  # noqa: E402
+                                              loaded_image_from_volume_node, same_grid)
+
+SIGMA = 20.0
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return ensure_scene()
+
+
+@pytest.fixture(scope="module")
+def subject():
+    """An oblique-free but non-RAS (PIR, anisotropic) synthetic head with known labels and σ."""
+    return make_subject(SubjectSpec(seed=11, spacing_mm=(1.2, 1.0, 1.1), orientation="PIR", noise_sigma=SIGMA))
+
+
+@pytest.fixture(scope="module")
+def subject_node(scene, subject):
+    return add_volume_node(scene, subject.image, "synthetic subject")
+
+
+def _oblique_image() -> sitk.Image:
+    rng = np.random.default_rng(0)
+    image = sitk.GetImageFromArray(rng.normal(100, 10, (9, 10, 11)).astype(np.float32))
+    image.SetSpacing((0.9, 1.1, 2.0))
+    image.SetOrigin((10.0, -20.0, 30.0))
+    image.SetDirection(sitk.VersorRigid3DTransform((0.1, 0.2, 0.3, 0.9)).GetMatrix())
+    return image
+
+
+def test_volume_node_round_trip_keeps_grid_and_voxels(scene):
+    image = _oblique_image()
+    node = add_volume_node(scene, image, "oblique")
+    back = image_from_volume_node(node)
+    assert same_grid(image, back, tolerance_mm=1e-6)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
+    # Slicer's IJK→RAS is the LPS geometry with x and y negated.
+    import vtk  # noqa: PLC0415
+    matrix = vtk.vtkMatrix4x4()
+    node.GetIJKToRASMatrix(matrix)
+    ras = matrix.MultiplyPoint((1.0, 2.0, 3.0, 1.0))[:3]
+    lps = image.TransformIndexToPhysicalPoint((1, 2, 3))
+    np.testing.assert_allclose(ras, (-lps[0], -lps[1], lps[2]), atol=1e-9)
+
+
+def test_volume_node_written_by_slicer_reads_back_with_the_same_geometry(scene, tmp_path):
+    image = _oblique_image()
+    node = add_volume_node(scene, image, "oblique for file")
+    storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
+    storage.SetFileName(str(tmp_path / "v.nrrd"))
+    assert storage.WriteData(node)
+    assert same_grid(sitk.ReadImage(str(tmp_path / "v.nrrd")), image, tolerance_mm=1e-5)
+
+
+def test_loaded_image_from_volume_node_refuses_tiny_and_vector_volumes(scene):
+    tiny = add_volume_node(scene, sitk.Image([4, 30, 30], sitk.sitkFloat32), "tiny")
+    with pytest.raises(InputImageError, match="too small"):
+        loaded_image_from_volume_node(tiny)
+    vector = scene.AddNewNodeByClass("vtkMRMLVectorVolumeNode", "rgb")
+    slicer.util.updateVolumeFromArray(vector, np.zeros((10, 10, 10, 3), np.uint8))
+    with pytest.raises(InputImageError, match="several components"):
+        loaded_image_from_volume_node(vector)
+    loaded = loaded_image_from_volume_node(add_volume_node(scene, _oblique_image(), "ok"))
+    assert loaded.source_format == "mrml" and not loaded.geometry_assumed
+
+
+def test_segmentation_has_named_coloured_coded_segments_and_survives_seg_nrrd(scene, subject, subject_node,
+                                                                                 tmp_path):
+    segmentation = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "truth")
+    segments = segmentation.GetSegmentation()
+    assert segments.GetNumberOfSegments() == 18
+    right_lens = segments.GetSegment(segments.GetSegmentIdBySegmentName("Right lens"))
+    assert right_lens.GetColor() == pytest.approx([c / 255 for c in STRUCTURES[0].colour_rgb])
+    assert "SCT^78076003^Lens structure" in right_lens.GetTerminology()
+    assert "SCT^24028007^Right" in right_lens.GetTerminology()
+    left_lateral = segments.GetSegment(segments.GetSegmentIdBySegmentName("Left lateral rectus"))
+    assert "SCT^71616004^Muscle" in left_lateral.GetTerminology()
+    assert "SCT^363654007^Orbital structure~SCT^7771000^Left" in left_lateral.GetTerminology()
+
+    truth = sitk.GetArrayFromImage(subject.truth_labels)
+    np.testing.assert_array_equal(labels_from_segmentation(segmentation, subject_node), truth)
+
+    storage = slicer.vtkMRMLSegmentationStorageNode()
+    storage.SetFileName(str(tmp_path / "eyes.seg.nrrd"))
+    assert storage.WriteData(segmentation)
+    reread = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "reread")
+    reader = slicer.vtkMRMLSegmentationStorageNode()
+    reader.SetFileName(str(tmp_path / "eyes.seg.nrrd"))
+    assert reader.ReadData(reread)
+    np.testing.assert_array_equal(labels_from_segmentation(reread, subject_node), truth)
+    reread_lens = reread.GetSegmentation().GetSegment(reread.GetSegmentation().GetSegmentIdBySegmentName("Right lens"))
+    assert reread_lens.GetTerminology() == right_lens.GetTerminology()
+
+
+def test_only_present_structures_become_segments(scene, subject, subject_node):
+    right_only = sitk.GetArrayFromImage(subject.truth_labels)
+    right_only[right_only > 10] = 0
+    right_only[right_only == output_label("right", 3)] = 0  # optic nerve outside the field of view
+    image = sitk.GetImageFromArray(right_only)
+    image.CopyInformation(subject.truth_labels)
+    segmentation = segmentation_from_labels(scene, image, subject_node, ["right"], "right only")
+    names = {segmentation.GetSegmentation().GetNthSegment(i).GetName()
+             for i in range(segmentation.GetSegmentation().GetNumberOfSegments())}
+    assert names == {segment_name("right", s.label) for s in STRUCTURES} - {"Right optic nerve"}
+
+
+def _truth_stats(subject):
+    noise = NoiseEstimate("known", SIGMA, 0)
+    return structure_statistics(subject.image, subject.truth_labels, EYES, noise), noise
+
+
+def test_statistics_table_has_every_column_with_units_and_the_engine_values(scene, subject):
+    stats, _ = _truth_stats(subject)
+    stats[0].snr = None  # an undefined value becomes NaN, not 0
+    table_node = statistics_table(scene, stats, "stats")
+    table = table_node.GetTable()
+    assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(CSV_COLUMNS)
+    assert table.GetNumberOfRows() == len(stats) == 18
+    assert table_node.GetColumnUnitLabel("volume_mm3") == "mm3"
+    for column in CSV_COLUMNS:
+        assert table_node.GetColumnDescription(column) == COLUMN_INFO[column][1]
+    for r, row in enumerate(stats):
+        assert table.GetValueByName(r, "structure").ToString() == row.structure
+        assert table.GetValueByName(r, "voxels").ToInt() == row.voxels
+        assert table.GetValueByName(r, "mean").ToDouble() == pytest.approx(row.mean)
+    assert math.isnan(table.GetValueByName(0, "snr").ToDouble())
+
+
+def test_snr_plot_has_a_bar_series_per_eye_with_the_table_values(scene, subject):
+    stats, _ = _truth_stats(subject)
+    chart = snr_plot(scene, statistics_table(scene, stats, "stats for plot"), "snr")
+    assert chart.GetNumberOfPlotSeriesNodes() == 2
+    for eye, index in zip(EYES, range(2)):
+        series = chart.GetNthPlotSeriesNode(index)
+        assert series.GetPlotType() == series.PlotTypeBar
+        values = slicer.util.arrayFromTableColumn(series.GetTableNode(), "snr")
+        expected = [row.snr for row in stats if row.eye == eye]
+        np.testing.assert_allclose(values, expected)
+
+
+def test_statistics_computed_like_segment_statistics_match_the_engine(scene, subject, subject_node):
+    stats, noise = _truth_stats(subject)
+    segmentation = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "truth for stats")
+    by_name = {s.name: s for s in all_segment_statistics(segmentation, subject_node, noise)}
+    voxel_mm3 = float(np.prod(subject.image.GetSpacing()))
+    low, high = subject_node.GetImageData().GetScalarRange()
+    histogram_bin = (high - low) / 256  # vtkImageHistogramStatistics bins the whole volume's range
+    for row in stats:
+        mrml = by_name[segment_name(row.eye, row.atlas_label)]
+        assert mrml.voxel_count == row.voxels
+        assert mrml.volume_mm3 == pytest.approx(row.voxels * voxel_mm3)
+        assert mrml.mean == pytest.approx(row.mean, rel=1e-6)
+        assert mrml.stdev == pytest.approx(row.sd, rel=1e-5)
+        assert mrml.snr == pytest.approx(row.mean / SIGMA, rel=1e-6)
+        assert abs(mrml.median - row.median) <= histogram_bin
+
+
+def test_noise_from_an_air_segment_recovers_the_known_sigma_and_refuses_zeros(scene, subject, subject_node):
+    size = subject.image.GetSize()
+    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
+    air[:, :12, :12] = 1  # a corner slab far from the head
+    air_image = sitk.GetImageFromArray(air)
+    air_image.CopyInformation(subject.image)
+    assert np.all(sitk.GetArrayViewFromImage(subject.noiseless)[air > 0] < 1e-3), "the ROI must be pure air"
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "air")
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(subject_node)
+    labelmap = add_volume_node(scene, air_image, "air labelmap", labelmap=True)
+    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    estimate = noise_from_segment(segmentation, segmentation.GetSegmentation().GetNthSegmentID(0), subject_node)
+    assert estimate.voxels == int(air.sum()) and size
+    assert estimate.sigma == pytest.approx(SIGMA, rel=0.03)  # ~10^4 Rayleigh samples: SE of SD ≈ 1 %
+
+    zeroed = sitk.GetArrayFromImage(subject.image)
+    zeroed[air > 0] = 0
+    zero_image = sitk.GetImageFromArray(zeroed)
+    zero_image.CopyInformation(subject.image)
+    zero_node = add_volume_node(scene, zero_image, "zero-filled")
+    refused = noise_from_segment(segmentation, segmentation.GetSegmentation().GetNthSegmentID(0), zero_node)
+    assert not refused.defined and "zero-filled" in refused.reason
+
+
+def _known_transform() -> sitk.Transform:
+    """Similarity about a point plus a smooth B-spline, patient → atlas (LPS)."""
+    similarity = sitk.Similarity3DTransform()
+    similarity.SetCenter((30.0, -50.0, 20.0))
+    similarity.SetRotation((0.3, 0.2, 1.0), 0.12)
+    similarity.SetScale(1.05)
+    similarity.SetTranslation((2.0, -1.5, 3.0))
+    domain = sitk.Image([80, 80, 80], sitk.sitkFloat32)
+    domain.SetOrigin((-10.0, -90.0, -20.0))
+    bspline = sitk.BSplineTransformInitializer(domain, [4, 4, 4])
+    bspline.SetParameters((np.random.default_rng(3).normal(0, 1.5, len(bspline.GetParameters()))).tolist())
+    return sitk.CompositeTransform([similarity, bspline])
+
+
+def test_transform_node_maps_points_like_the_engine_in_ras(scene):
+    transform = _known_transform()
+    node = transform_node_from_sitk(scene, transform, "known")
+    from_parent = node.GetTransformFromParent()
+    rng = np.random.default_rng(4)
+    for point_lps in rng.uniform((-5, -85, -15), (65, -15, 55), size=(200, 3)):
+        expected_lps = transform.TransformPoint(tuple(point_lps))
+        got_ras = from_parent.TransformPoint((-point_lps[0], -point_lps[1], point_lps[2]))
+        np.testing.assert_allclose((-got_ras[0], -got_ras[1], got_ras[2]), expected_lps, atol=1e-4)
+
+
+def test_labels_through_the_transform_node_match_the_engine_voxel_for_voxel(scene, synthetic_atlas_dir):
+    atlas = load_atlas(synthetic_atlas_dir, "combined")
+    patient = sitk.Image([70, 64, 60], sitk.sitkFloat32)
+    patient.SetSpacing((0.8, 0.9, 1.3))
+    patient.SetDirection(sitk.VersorRigid3DTransform((0.0, 0.1, 0.05, 0.99)).GetMatrix())
+    centre = np.asarray(atlas.labels.TransformContinuousIndexToPhysicalPoint(
+        [s / 2 for s in atlas.labels.GetSize()]))
+    patient.SetOrigin(tuple(centre - patient.TransformContinuousIndexToPhysicalPoint((35, 32, 30))
+                            + np.asarray(patient.GetOrigin())))
+    shift = (1.5, -2.0, 0.5)
+    transform = sitk.CompositeTransform([sitk.TranslationTransform(3, shift), _known_small_bspline(atlas)])
+    region = template_footprint_region(patient, atlas.template, tuple(-np.asarray(shift)))
+    engine_labels = warp_labels(atlas.labels, transform, patient, region)
+    assert np.count_nonzero(sitk.GetArrayViewFromImage(engine_labels)) > 10000
+    node = transform_node_from_sitk(scene, transform, "atlas to patient")
+    through_node = warp_labels(atlas.labels, sitk_from_transform_node(node), patient, region)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(through_node), sitk.GetArrayFromImage(engine_labels))
+
+
+def _known_small_bspline(atlas) -> sitk.Transform:
+    bspline = sitk.BSplineTransformInitializer(atlas.template, [5, 5, 5])
+    bspline.SetParameters((np.random.default_rng(5).normal(0, 1.0, len(bspline.GetParameters()))).tolist())
+    return bspline
+
+
+@pytest.fixture(scope="module")
+def scene_run(scene, subject_node, synthetic_atlas_dir):
+    from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
+
+    return run_in_scene(subject_node, synthetic_atlas_dir)
+
+
+@pytest.mark.slow
+def test_run_in_scene_builds_nodes_that_equal_the_engine_result(scene_run, subject, subject_node):
+    result = scene_run.pipeline
+    engine_labels = sitk.GetArrayFromImage(result.labels)
+    np.testing.assert_array_equal(labels_from_segmentation(scene_run.segmentation, subject_node), engine_labels)
+    assert scene_run.segmentation.GetSegmentation().GetNumberOfSegments() == 18
+    assert scene_run.table.GetNumberOfRows() == 18
+    assert set(scene_run.transforms) == set(EYES)
+    for eye, node in scene_run.transforms.items():
+        registration = result.eyes[eye].registration
+        through_node = warp_labels(load_atlas_for_eye(result, eye).labels, sitk_from_transform_node(node),
+                                   result.image.image, registration.region)
+        from_engine = warp_labels(load_atlas_for_eye(result, eye).labels, registration.patient_to_atlas,
+                                  result.image.image, registration.region)
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(through_node), sitk.GetArrayFromImage(from_engine))
+    truth = sitk.GetArrayFromImage(subject.truth_labels)
+    globe = output_label("right", 2)
+    dice = 2 * np.sum((engine_labels == globe) & (truth == globe)) / (np.sum(engine_labels == globe)
+                                                                       + np.sum(truth == globe))
+    assert dice > 0.9
+
+
+def load_atlas_for_eye(result, eye):
+    from EyeAtlasSegmentLib.atlas import mirror_atlas
+
+    return result.atlas if eye == "right" else mirror_atlas(result.atlas)
+
+
+@pytest.mark.slow
+def test_a_failure_while_building_nodes_leaves_no_node_behind(scene, scene_run, subject_node, synthetic_atlas_dir,
+                                                              monkeypatch):
+    from EyeAtlasSegmentMRML import scene_pipeline
+
+    def broken_plot(*args, **kwargs):
+        raise RuntimeError("plot failed")
+
+    monkeypatch.setattr(scene_pipeline, "run_pipeline", lambda *args, **kwargs: scene_run.pipeline)
+    monkeypatch.setattr(scene_pipeline, "snr_plot", broken_plot)
+    before = scene.GetNumberOfNodes()
+    with pytest.raises(RuntimeError, match="plot failed"):
+        scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir)
+    assert scene.GetNumberOfNodes() == before
+
+
+@pytest.mark.slow
+def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, synthetic_atlas_dir, monkeypatch):
+    from EyeAtlasSegmentMRML import scene_pipeline
+
+    captured = {}
+
+    def capture(image, atlas_dir, options, *args):
+        captured["roi"] = options.noise_roi
+        return scene_run.pipeline
+
+    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
+    air[:, :12, :12] = 1
+    air_image = sitk.GetImageFromArray(air)
+    air_image.CopyInformation(subject.image)
+    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "air for run")
+    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(subject_node)
+    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(
+        add_volume_node(scene, air_image, "air labelmap 2", labelmap=True), segmentation)
+    monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
+    scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir,
+                                noise_segment=(segmentation, segmentation.GetSegmentation().GetNthSegmentID(0)))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(captured["roi"]), air)
+    assert same_grid(captured["roi"], subject.image)
