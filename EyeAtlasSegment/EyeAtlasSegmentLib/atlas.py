@@ -21,6 +21,13 @@ from .geometry import direction_matrix
 from .structures import N_LABELS
 
 SEXES = ("combined", "female", "male")
+#: DICOM Patient's Sex (0010,0040) → atlas template; "O" (other) and unknown values use no guess.
+_SEX_FROM_DICOM = {"M": "male", "F": "female"}
+
+
+def atlas_sex_from_dicom(patient_sex: str | None) -> str | None:
+    """The atlas template for a DICOM Patient's Sex value ("M" → male, "F" → female), else None (ask the user)."""
+    return _SEX_FROM_DICOM.get((patient_sex or "").strip().upper())
 TEMPLATE_NAME = "0_template.nii.gz"
 LABELS_NIFTI_NAME = "1_max_prob_map.nii.gz"
 LABELS_NPY_NAME = "1_max_prob_map.npy"

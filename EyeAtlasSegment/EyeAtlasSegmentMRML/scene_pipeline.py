@@ -9,21 +9,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
-import numpy as np
-import SimpleITK as sitk
-import slicer
 
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, PipelineResult, run_pipeline
 from EyeAtlasSegmentLib.registration import ProgressCallback
 from EyeAtlasSegmentLib.structures import EYES
 
 from .plot_nodes import snr_plot
+from .noise_segments import noise_mask_from_segments
 from .segmentation_nodes import segmentation_from_labels
 from .table_nodes import statistics_table
 from .transform_nodes import transform_node_from_sitk
-from .volume_nodes import image_from_volume_node, loaded_image_from_volume_node
+from .volume_nodes import loaded_image_from_volume_node
 
 
 @dataclass
@@ -38,27 +36,20 @@ class SceneResult:
 
 
 
-def noise_mask_from_segment(segmentation_node, segment_id: str, volume_node) -> sitk.Image:
-    """A segment (e.g. an air ROI drawn in Slicer) as a uint8 mask image on the volume's grid."""
-    reference = image_from_volume_node(volume_node)
-    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node) > 0
-    image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    image.CopyInformation(reference)
-    return image
-
-
 def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
-                 noise_segment: Optional[tuple[object, str]] = None, progress: Optional[ProgressCallback] = None,
+                 noise_segmentation=None, noise_segment_ids: Optional[Sequence[str]] = None,
+                 progress: Optional[ProgressCallback] = None,
                  is_cancelled: Callable[[], bool] = lambda: False, name: Optional[str] = None) -> SceneResult:
     """Segment the eyes of ``volume_node`` and add the results to its scene.
 
-    ``noise_segment`` = (segmentation node, segment ID) of an air region for the noise σ (otherwise air is found
-    automatically). The volume's voxels are never resampled. On failure no node is left behind.
+    ``noise_segmentation`` (its ``noise_segment_ids``, or all its segments) marks air for the noise σ; otherwise air
+    is found automatically. The volume's voxels are never resampled. On failure no node is left behind.
     """
     scene = volume_node.GetScene()
     name = name or f"{volume_node.GetName()} eyes"
-    if noise_segment is not None:
-        options = dataclasses.replace(options, noise_roi=noise_mask_from_segment(*noise_segment, volume_node))
+    if noise_segmentation is not None:
+        options = dataclasses.replace(
+            options, noise_roi=noise_mask_from_segments(noise_segmentation, volume_node, noise_segment_ids))
     result = run_pipeline(loaded_image_from_volume_node(volume_node), atlas_dir, options, progress, is_cancelled)
     eyes = [eye for eye in EYES if eye in result.eyes]
     existing = _node_ids(scene)

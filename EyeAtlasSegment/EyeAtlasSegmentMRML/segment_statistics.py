@@ -91,13 +91,3 @@ def all_segment_statistics(segmentation_node, volume_node,
     return [segment_scalar_statistics(segmentation_node, segmentation.GetNthSegmentID(i), volume_node, noise)
             for i in range(segmentation.GetNumberOfSegments())]
 
-
-def noise_from_segment(segmentation_node, segment_id: str, volume_node) -> NoiseEstimate:
-    """σ from the volume's voxels inside a noise segment (air), Rayleigh-corrected, with the engine's refusals."""
-    from EyeAtlasSegmentLib.noise import sigma_from_rayleigh_samples
-
-    mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node) > 0
-    values = slicer.util.arrayFromVolume(volume_node)[mask]
-    estimate = sigma_from_rayleigh_samples(values, "roi_rayleigh")
-    estimate.details["roi"] = segmentation_node.GetSegmentation().GetSegment(segment_id).GetName()
-    return estimate

@@ -23,7 +23,8 @@ from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label, segmen
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
 from EyeAtlasSegmentMRML.headless import ensure_scene  # noqa: E402
 from EyeAtlasSegmentMRML.plot_nodes import snr_plot  # noqa: E402
-from EyeAtlasSegmentMRML.segment_statistics import all_segment_statistics, noise_from_segment  # noqa: E402
+from EyeAtlasSegmentMRML.noise_segments import noise_for_segmentation, noise_from_segments  # noqa: E402
+from EyeAtlasSegmentMRML.segment_statistics import all_segment_statistics  # noqa: E402
 from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation, segmentation_from_labels  # noqa: E402
 from EyeAtlasSegmentMRML.table_nodes import COLUMN_INFO, statistics_table  # noqa: E402
 from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transform_node_from_sitk  # noqa: E402
@@ -196,7 +197,7 @@ def test_noise_from_an_air_segment_recovers_the_known_sigma_and_refuses_zeros(sc
     segmentation.SetReferenceImageGeometryParameterFromVolumeNode(subject_node)
     labelmap = add_volume_node(scene, air_image, "air labelmap", labelmap=True)
     slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
-    estimate = noise_from_segment(segmentation, segmentation.GetSegmentation().GetNthSegmentID(0), subject_node)
+    estimate = noise_from_segments(segmentation, subject_node)
     assert estimate.voxels == int(air.sum()) and size
     assert estimate.sigma == pytest.approx(SIGMA, rel=0.03)  # ~10^4 Rayleigh samples: SE of SD ≈ 1 %
 
@@ -205,7 +206,7 @@ def test_noise_from_an_air_segment_recovers_the_known_sigma_and_refuses_zeros(sc
     zero_image = sitk.GetImageFromArray(zeroed)
     zero_image.CopyInformation(subject.image)
     zero_node = add_volume_node(scene, zero_image, "zero-filled")
-    refused = noise_from_segment(segmentation, segmentation.GetSegmentation().GetNthSegmentID(0), zero_node)
+    refused = noise_from_segments(segmentation, zero_node)
     assert not refused.defined and "zero-filled" in refused.reason
 
 
@@ -329,7 +330,49 @@ def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, s
     slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(
         add_volume_node(scene, air_image, "air labelmap 2", labelmap=True), segmentation)
     monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
-    scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir,
-                                noise_segment=(segmentation, segmentation.GetSegmentation().GetNthSegmentID(0)))
+    scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, noise_segmentation=segmentation)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(captured["roi"]), air)
     assert same_grid(captured["roi"], subject.image)
+
+
+def _air_corner_segmentation(scene, subject, subject_node, segment_name_: str):
+    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
+    air[:, :12, :12] = 1
+    air_image = sitk.GetImageFromArray(air)
+    air_image.CopyInformation(subject.image)
+    segmentation = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "eyes with air")
+    labelmap = add_volume_node(scene, air_image, "air corner", labelmap=True)
+    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    segments = segmentation.GetSegmentation()
+    segments.GetNthSegment(segments.GetNumberOfSegments() - 1).SetName(segment_name_)
+    return segmentation, int(air.sum())
+
+
+def test_segment_statistics_noise_comes_from_air_named_segments_else_automatic_air(scene, subject, subject_node):
+    with_air, air_voxels = _air_corner_segmentation(scene, subject, subject_node, "Air (noise ROI)")
+    estimate, ids = noise_for_segmentation(with_air, subject_node)
+    assert len(ids) == 1 and estimate.method == "roi_rayleigh" and estimate.voxels == air_voxels
+    assert estimate.sigma == pytest.approx(SIGMA, rel=0.03)
+
+    without_air = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "eyes only")
+    automatic, ids = noise_for_segmentation(without_air, subject_node)
+    assert ids == [] and automatic.method == "air_background_rayleigh"
+    assert automatic.sigma == pytest.approx(SIGMA, rel=0.03)
+
+
+def test_eye_centres_from_markups_by_label_or_side(scene, subject_node):
+    from EyeAtlasSegmentLib.errors import EyeAtlasError
+    from EyeAtlasSegmentMRML.markups import eye_centres_from_markups
+
+    bounds = [0.0] * 6
+    subject_node.GetRASBounds(bounds)
+    middle_x = 0.5 * (bounds[0] + bounds[1])
+    points = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "centres")
+    points.AddControlPoint(middle_x + 30, 60, -30)  # unlabelled, subject's right side
+    points.AddControlPoint(middle_x + 5, 61, -31, "left")  # labelled wins over the side
+    assert eye_centres_from_markups(points, subject_node) == {"right": (middle_x + 30, 60.0, -30.0),
+                                                              "left": (middle_x + 5, 61.0, -31.0)}
+    points.AddControlPoint(middle_x - 30, 60, -30, "L")
+    with pytest.raises(EyeAtlasError, match="two points for the left eye"):
+        eye_centres_from_markups(points, subject_node)
+    assert eye_centres_from_markups(None, subject_node) == {}

@@ -1,0 +1,59 @@
+"""Noise σ from segments that mark air, or from the automatically found air background."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+import slicer
+
+from EyeAtlasSegmentLib.errors import EyeAtlasError
+from EyeAtlasSegmentLib.noise import NoiseEstimate, estimate_noise_from_air, sigma_from_rayleigh_samples
+
+from .volume_nodes import image_from_volume_node
+
+#: In Segment Statistics, segments whose name contains one of these words are the noise ROI of their segmentation.
+NOISE_SEGMENT_WORDS = ("noise", "air", "background")
+
+
+def noise_mask_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None
+                             ) -> sitk.Image:
+    """Segments (all of them when ``segment_ids`` is None) as one uint8 mask on the volume's grid."""
+    reference = image_from_volume_node(volume_node)
+    segmentation = segmentation_node.GetSegmentation()
+    if segment_ids is None:
+        segment_ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    mask = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=bool)
+    for segment_id in segment_ids:
+        mask |= slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node) > 0
+    if not mask.any():
+        raise EyeAtlasError(f"the noise ROI {segmentation_node.GetName()!r} is empty on the image's grid")
+    image = sitk.GetImageFromArray(mask.astype(np.uint8))
+    image.CopyInformation(reference)
+    return image
+
+
+def noise_segment_ids(segmentation_node) -> list[str]:
+    """IDs of the segments named as noise ROIs (see ``NOISE_SEGMENT_WORDS``)."""
+    segmentation = segmentation_node.GetSegmentation()
+    ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
+    return [i for i in ids if any(w in segmentation.GetSegment(i).GetName().lower() for w in NOISE_SEGMENT_WORDS)]
+
+
+def noise_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None
+                        ) -> NoiseEstimate:
+    """σ from the volume's voxels inside the given segments (air), Rayleigh-corrected, with the engine's refusals."""
+    mask = sitk.GetArrayFromImage(noise_mask_from_segments(segmentation_node, volume_node, segment_ids)) > 0
+    estimate = sigma_from_rayleigh_samples(slicer.util.arrayFromVolume(volume_node)[mask], "roi_rayleigh")
+    estimate.details["roi"] = segmentation_node.GetName()
+    return estimate
+
+
+def noise_for_segmentation(segmentation_node, volume_node) -> tuple[NoiseEstimate, list[str]]:
+    """σ for SNR in Segment Statistics: from the segmentation's noise-named segments, else from air found
+    automatically in the volume; also returns the noise segments' IDs (they get no SNR themselves)."""
+    ids = noise_segment_ids(segmentation_node)
+    if ids:
+        return noise_from_segments(segmentation_node, volume_node, ids), ids
+    return estimate_noise_from_air(image_from_volume_node(volume_node)), []
