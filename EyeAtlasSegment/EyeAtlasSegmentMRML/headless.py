@@ -40,7 +40,7 @@ def ensure_scene() -> "slicer.vtkMRMLScene":
     colors = slicer.vtkSlicerColorLogic()
     colors.SetMRMLApplicationLogic(application_logic)
     colors.SetMRMLScene(scene)
-    colors.AddDefaultColorNodes()
+    colors.AddDefaultColorNodes()  # built-in tables; the colour files are not in slicer-core (logged, harmless)
     application_logic.SetModuleLogic("Colors", colors)
     logics = {"colors": colors}
     for module, class_name in _HEADLESS_LOGICS.items():

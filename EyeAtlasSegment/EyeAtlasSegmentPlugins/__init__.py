@@ -1,0 +1,1 @@
+"""Plugins EyeAtlasSegment adds to other Slicer modules (Segment Statistics)."""
