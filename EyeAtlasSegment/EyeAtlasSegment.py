@@ -27,9 +27,9 @@ ENGINE_PACKAGES = {"ants": {"ants": "antspyx>=0.5"}}
 ATLAS_FOLDER_SETTING = "EyeAtlasSegment/AtlasFolder"
 
 ATLAS_CITATION = (
-    "MR-Eye atlas: J. Barranco, A. Luyken, P. Stachs, O. Esteban, Y. Aleman-Gomez, O. Stachs, S. Langner, "
-    "B. Franceschiello, M. B. Cuadra, “Eye-opening advances: automated 3D segmentation, key biomarkers "
-    "extraction, and the first large-scale MRI eye atlas”, licence CC BY 4.0 (Zenodo).")
+    "MR-Eye atlas: J. Barranco et al., “Eye-opening advances: automated 3D segmentation, key biomarkers "
+    "extraction, and the first large-scale MRI eye atlas”; atlas distributed on Zenodo under CC BY 4.0. "
+    "Cite it when you publish results obtained with it.")
 
 
 class EyeAtlasSegment(ScriptedLoadableModule):
