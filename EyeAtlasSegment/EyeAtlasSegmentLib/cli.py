@@ -22,6 +22,15 @@ from .structures import EYES
 DEMO_SEED = 7
 
 
+def add_input_options(parser: argparse.ArgumentParser, out_help: str) -> None:
+    """Atlas, output folder and, for arrays without geometry, voxel size and orientation."""
+    parser.add_argument("--atlas", type=Path, required=True, help="MR-Eye atlas folder (with male/ female/ combined/)")
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument("--spacing", nargs=3, type=float, metavar=("I", "J", "K"),
+                        help="voxel size in mm for arrays without geometry (.npy, bare .pkl)")
+    parser.add_argument("--orientation", help="axis code (e.g. RAS, LPS) for arrays without geometry")
+
+
 def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = ENGINES) -> None:
     """Options shared by ``run``, ``demo`` and the Slicer batch script: sex, eye, engine, centres, noise ROI."""
     parser.add_argument("--sex", choices=SEXES, default="combined", help="atlas template (default: combined)")
@@ -40,11 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="segment the eyes of one image")
     run.add_argument("image", type=Path, help="NIfTI, NRRD, MHA/MHD, DICOM folder, .npy or .pkl")
-    run.add_argument("--atlas", type=Path, required=True, help="MR-Eye atlas folder (with male/ female/ combined/)")
-    run.add_argument("--out", type=Path, required=True, help="output folder")
-    run.add_argument("--spacing", nargs=3, type=float, metavar=("I", "J", "K"),
-                     help="voxel size in mm for arrays without geometry (.npy, bare .pkl)")
-    run.add_argument("--orientation", help="axis code (e.g. RAS, LPS) for arrays without geometry")
+    add_input_options(run, "output folder")
     add_run_options(run)
     demo = sub.add_parser("demo", help="generate the synthetic atlas and demo subject, then segment it")
     demo.add_argument("--out", type=Path, default=Path("demo_output"), help="demo folder (default: ./demo_output)")

@@ -18,7 +18,7 @@ from typing import Optional, Sequence
 if __package__ in (None, ""):  # run as a script (Slicer --python-script): make the packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from EyeAtlasSegmentLib.cli import add_run_options, options_from_args  # noqa: E402
+from EyeAtlasSegmentLib.cli import add_input_options, add_run_options, options_from_args  # noqa: E402
 from EyeAtlasSegmentLib.engines import ENGINES  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
 from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, load_image  # noqa: E402
@@ -94,11 +94,7 @@ def segment_one(image: Path, atlas: Path, out_dir: Path, args: argparse.Namespac
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="EyeAtlasSegment batch", description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="an image file, a DICOM folder, or a folder of them")
-    parser.add_argument("--atlas", type=Path, required=True, help="MR-Eye atlas folder (with male/ female/ combined/)")
-    parser.add_argument("--out", type=Path, required=True, help="output folder; one subfolder per image")
-    parser.add_argument("--spacing", nargs=3, type=float, metavar=("I", "J", "K"),
-                        help="voxel size in mm for arrays without geometry (.npy, bare .pkl)")
-    parser.add_argument("--orientation", help="axis code (e.g. RAS, LPS) for arrays without geometry")
+    add_input_options(parser, "output folder; one subfolder per image")
     engines = ENGINES + (("brainsfit", "elastix") if inside_slicer_application() else ())
     add_run_options(parser, engines)
     return parser
