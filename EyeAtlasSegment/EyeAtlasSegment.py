@@ -21,9 +21,10 @@ from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoada
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
-#: Python packages the engine needs that Slicer does not bundle (import name → pip requirement).
-REQUIRED_PACKAGES = {"nibabel": "nibabel>=5.0"}
+#: Python packages Slicer does not bundle, per engine (import name → pip requirement). The default engine needs
+#: only numpy and SimpleITK, which Slicer has; nibabel is needed for NIfTI files (batch script, self-test).
 ENGINE_PACKAGES = {"ants": {"ants": "antspyx>=0.5"}}
+NIFTI_PACKAGES = {"nibabel": "nibabel>=5.0"}
 ATLAS_FOLDER_SETTING = "EyeAtlasSegment/AtlasFolder"
 
 ATLAS_CITATION = (
@@ -244,11 +245,11 @@ def dicomAtlasSex(volumeNode) -> Optional[str]:
     return atlas_sex_from_dicom(slicer.dicomDatabase.instanceValue(uids[0], "0010,0040"))
 
 
-def ensurePythonPackages(engine: str, askConsent: bool) -> None:
-    """Install the engine's missing Python packages, with the user's consent (never asked in testing mode)."""
+def ensurePythonPackages(needed: dict, askConsent: bool) -> None:
+    """Install missing Python packages (import name → requirement), with the user's consent (never asked in testing
+    mode or when ``askConsent`` is False)."""
     import importlib.util
 
-    needed = {**REQUIRED_PACKAGES, **ENGINE_PACKAGES.get(engine, {})}
     missing = [requirement for module, requirement in needed.items() if importlib.util.find_spec(module) is None]
     if not missing:
         return
@@ -279,7 +280,7 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
         """
         if volumeNode is None:
             raise ValueError(_("Select an input volume."))
-        ensurePythonPackages(engine, askConsent)
+        ensurePythonPackages(ENGINE_PACKAGES.get(engine, {}), askConsent)
         from EyeAtlasSegmentLib.pipeline import PipelineOptions
         from EyeAtlasSegmentLib.structures import EYES
         from EyeAtlasSegmentMRML.markups import eye_centres_from_markups
@@ -342,7 +343,7 @@ class EyeAtlasSegmentTest(ScriptedLoadableModuleTest):
         self.test_widget_apply()
 
     def _synthetic(self):
-        ensurePythonPackages("simpleitk", askConsent=False)
+        ensurePythonPackages(NIFTI_PACKAGES, askConsent=False)
         import SimpleITK as sitk
 
         from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, Union
 
-import nibabel as nib
 import numpy as np
 import SimpleITK as sitk
 
@@ -103,6 +102,16 @@ def load_image(
     return loaded
 
 
+def _nibabel():
+    """nibabel, imported when a NIfTI file is read or written (Slicer's Python may not have it until installed)."""
+    try:
+        import nibabel
+    except ImportError as exc:
+        raise InputImageError("reading and writing NIfTI files needs the Python package nibabel: "
+                              "pip install nibabel (in Slicer: slicer.util.pip_install('nibabel'))") from exc
+    return nibabel
+
+
 def _detect_format(path: Path) -> str:
     if path.is_dir():
         return "dicom"
@@ -125,7 +134,7 @@ def _own_geometry_error(path: Path) -> InputImageError:
 
 def _read_nifti(path: Path) -> LoadedImage:
     try:
-        nifti = nib.load(str(path))
+        nifti = _nibabel().load(str(path))
         shape_ijk = _validated_3d_shape(nifti.shape, path)
         _check_voxel_dtype(nifti.get_data_dtype(), path)
         array_ijk = nifti.get_fdata(dtype=np.float32).reshape(shape_ijk)
@@ -458,6 +467,7 @@ def write_label_image(labels: sitk.Image, reference: LoadedImage, path: str | Pa
     if not path.name.lower().endswith((".nii", ".nii.gz")):
         raise ValueError(f"label image path must end in .nii.gz or .nii, got '{path}'")
     _require_same_grid(labels, reference.image)
+    nib = _nibabel()
     nifti = nib.Nifti1Image(_integer_label_array_ijk(labels), reference.affine_ras)
     nifti.set_sform(reference.affine_ras, code=int(reference.metadata.get("nifti_sform_code", NIFTI_SCANNER_CODE)))
     nifti.set_qform(reference.affine_ras, code=int(reference.metadata.get("nifti_qform_code", NIFTI_SCANNER_CODE)))

@@ -100,8 +100,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ensure_nibabel() -> None:
+    """Inside Slicer, install nibabel (NIfTI input and ``labels.nii.gz``) into Slicer's Python when it is missing."""
+    import importlib.util
+
+    if inside_slicer_application() and importlib.util.find_spec("nibabel") is None:
+        import slicer
+
+        print("installing nibabel into Slicer's Python (needed for NIfTI files) ...", flush=True)
+        slicer.util.pip_install("nibabel>=5.0")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    ensure_nibabel()
     try:
         images = find_images(args.input)
     except EyeAtlasError as exc:

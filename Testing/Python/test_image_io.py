@@ -493,3 +493,14 @@ def test_write_labels_rejects_other_grids_and_values(tmp_path):
         write_label_image(fractional, reference, tmp_path / "labels.nii.gz")
     with pytest.raises(ValueError, match=r"must end in \.nii\.gz"):
         write_label_image(_labels_on(reference, _labels_ijk(9)), reference, tmp_path / "labels.nrrd")
+
+
+def test_without_nibabel_other_formats_load_and_nifti_says_what_to_install(tmp_path, monkeypatch):
+    """Slicer's Python may lack nibabel: only NIfTI files need it, and then the message says how to get it."""
+    image = sitk.GetImageFromArray(np.random.default_rng(1).normal(100, 5, (12, 12, 12)).astype(np.float32))
+    sitk.WriteImage(image, str(tmp_path / "head.nrrd"))
+    sitk.WriteImage(image, str(tmp_path / "head.nii.gz"))
+    monkeypatch.setitem(__import__("sys").modules, "nibabel", None)  # makes "import nibabel" fail
+    assert load_image(tmp_path / "head.nrrd").image.GetSize() == (12, 12, 12)
+    with pytest.raises(InputImageError, match="needs the Python package nibabel"):
+        load_image(tmp_path / "head.nii.gz")
