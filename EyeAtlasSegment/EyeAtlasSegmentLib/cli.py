@@ -16,7 +16,10 @@ from .atlas import SEXES
 from .engines import ENGINES
 from .errors import EyeAtlasError
 from .outputs import write_outputs
-from .pipeline import PipelineOptions, PipelineResult, run_pipeline
+from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
+from .noise import NOISE_MODELS
+from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, run_pipeline
+from .statistics import DEFAULT_MIN_ROI_VOXELS, RoiOptions
 from .structures import EYES
 
 DEMO_SEED = 7
@@ -40,7 +43,23 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
                         help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as given")
     parser.add_argument("--left-centre", nargs=3, type=float, metavar=("R", "A", "S"),
                         help="left globe centre in RAS mm")
-    parser.add_argument("--noise-roi", type=Path, help="mask image (same grid) of an air region for the noise σ")
+    snr = parser.add_argument_group("SNR and CNR (see the README: How SNR and CNR are measured)")
+    snr.add_argument("--noise-method", choices=[m.replace("_", "-") for m in NOISE_METHODS], default="auto",
+                     help="where σ comes from; auto: difference if --repeat, noise scan if --noise-scan, ROI if "
+                          "--noise-roi, else air background; naive: the biased seed recipe, for comparison only")
+    snr.add_argument("--noise-model", choices=[m.replace("_", "-") for m in NOISE_MODELS], default="rayleigh-sd",
+                     help="how σ follows from background noise: rayleigh-sd (single channel, SD/0.655), rayleigh-mean "
+                          "(mean/1.253), sos (n-channel sum of squares, with --channels), none (raw SD)")
+    snr.add_argument("--channels", type=int, default=1, help="receive channels combined by sum of squares (--noise-model sos)")
+    snr.add_argument("--noise-roi", type=Path, help="mask image (same grid) of an air region for the noise σ")
+    snr.add_argument("--noise-scan", type=Path, help="noise-only acquisition (same protocol, no RF) for the noise σ")
+    snr.add_argument("--repeat", type=Path, help="a second identical acquisition on the same grid: difference method")
+    snr.add_argument("--erode-mm", type=float, default=0.0,
+                     help="erode each structure by this many mm before measuring SNR (partial volume); default 0")
+    snr.add_argument("--min-roi-voxels", type=int, default=DEFAULT_MIN_ROI_VOXELS,
+                     help=f"flag SNR of ROIs with fewer voxels (default {DEFAULT_MIN_ROI_VOXELS})")
+    snr.add_argument("--cnr-pair", action="append", default=[], metavar="A:B",
+                     help="extra CNR pair of structures, e.g. lens:optic_nerve (repeatable; default pairs always)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
@@ -63,8 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
 def options_from_args(args: argparse.Namespace) -> PipelineOptions:
     """Pipeline options from parsed ``add_run_options`` arguments."""
     centres = {eye: c for eye, c in (("right", args.right_centre), ("left", args.left_centre)) if c}
+    if args.channels < 1 or (args.channels > 1 and args.noise_model != "sos"):
+        raise EyeAtlasError("--channels other than 1 needs --noise-model sos (sum-of-squares combination)")
+    if args.erode_mm < 0:
+        raise EyeAtlasError("--erode-mm must be 0 or positive")
+    try:
+        pairs = list(DEFAULT_CNR_PAIRS) + parse_pairs(args.cnr_pair)
+    except ValueError as exc:
+        raise EyeAtlasError(str(exc)) from None
     return PipelineOptions(sex=args.sex, eyes=EYES if args.eye == "both" else (args.eye,), engine=args.engine,
-                           centres_ras_mm=centres, noise_roi=args.noise_roi,
+                           centres_ras_mm=centres, noise_roi=args.noise_roi, repeat=args.repeat,
+                           noise_scan=args.noise_scan, noise_method=args.noise_method.replace("-", "_"),
+                           noise_model=args.noise_model.replace("-", "_"), channels=args.channels,
+                           roi=RoiOptions(args.erode_mm, args.min_roi_voxels), cnr_pairs=pairs,
                            spacing_mm=getattr(args, "spacing", None), orientation=getattr(args, "orientation", None))
 
 
@@ -76,13 +106,19 @@ def _progress(quiet: bool):
 
 def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
     """Console summary: a line per structure, warnings and the files written."""
-    lines = [f"{'eye':6} {'structure':16} {'volume_mm3':>10} {'mean':>9} {'snr':>7}"]
+    noise = result.noise
+    if noise.method == "difference":
+        lines = ["noise: difference method, sigma measured in each structure's ROI"]
+    elif noise.defined:
+        lines = [f"noise: {noise.method}, model {noise.model}, sigma {noise.sigma:.4g} from {noise.voxels} voxels"]
+    else:
+        lines = [f"SNR: {noise.reason}"]
+    lines.append(f"{'eye':6} {'structure':16} {'volume_mm3':>10} {'mean':>9} {'snr':>7} {'95% CI':>15}")
     for row in result.stats:
         snr = f"{row.snr:7.1f}" if row.snr is not None else "    n/a"
+        ci = f"{row.snr_ci_low:6.1f} – {row.snr_ci_high:6.1f}" if row.snr_ci_low is not None else ""
         mean = f"{row.mean:9.1f}" if row.mean is not None else "      n/a"
-        lines.append(f"{row.eye:6} {row.structure:16} {row.volume_mm3:10.0f} {mean} {snr}")
-    if not result.noise.defined:
-        lines.append(f"SNR: {result.noise.reason}")
+        lines.append(f"{row.eye:6} {row.structure:16} {row.volume_mm3:10.0f} {mean} {snr} {ci:>15}")
     lines += [f"warning: {w}" for w in result.warnings]
     lines.append(f"outputs written to {paths['report.json'].parent}:")
     lines += [f"  {p}" for p in paths.values()]

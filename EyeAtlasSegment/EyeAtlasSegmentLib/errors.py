@@ -21,5 +21,9 @@ class EyeNotFoundError(EyeAtlasError):
     """An eye could not be located in the image (e.g. outside the field of view)."""
 
 
+class GridMismatchError(EyeAtlasError, ValueError):
+    """A second image (repeat, noise ROI) is not on the patient image's voxel grid."""
+
+
 class RegistrationError(EyeAtlasError):
     """Registration of the atlas to the patient failed or gave an implausible result."""

@@ -1,41 +1,69 @@
-"""Noise level σ of a magnitude MR image, from air background or from a user ROI.
+"""Noise level σ of a magnitude MR image: from air, a user ROI or a noise-only scan, under a chosen noise model.
 
-In air, a single-channel magnitude image holds Rayleigh-distributed noise: SD_air = 0.655 σ and
-mean_air = 1.253 σ, where σ is the Gaussian noise SD of each quadrature channel (the σ that the SNR of a
-tissue, mean/σ, refers to). Background that scanners zero-fill, clip or quantise carries no noise
-information: then σ is undefined and SNR is refused with the reason.
+σ is the Gaussian noise SD of each quadrature channel (the σ of SNR = signal / σ). In air a magnitude image holds
+no signal, only noise, whose distribution depends on the coil combination:
+
+- single channel: Rayleigh, SD_air = 0.655 σ and mean_air = 1.253 σ (models ``rayleigh_sd``, ``rayleigh_mean``);
+- n-channel sum of squares: central chi with 2n degrees of freedom, E[M²] = 2nσ² (model ``sos``);
+- ``none``: σ = raw SD of the background, no correction (for comparison with naive recipes; biased low).
+
+Background that scanners zero-fill, clip or quantise carries no noise information: such voxels are excluded, and
+when too few real noise voxels remain σ is undefined and SNR is refused with the reason.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
+from .errors import GridMismatchError
+
 RAYLEIGH_SD_FACTOR = float(np.sqrt((4.0 - np.pi) / 2.0))  # 0.655
 RAYLEIGH_MEAN_FACTOR = float(np.sqrt(np.pi / 2.0))  # 1.253
+NOISE_MODELS = ("rayleigh_sd", "rayleigh_mean", "sos", "none")
 MIN_NOISE_VOXELS = 1000
 #: Air is at least this far from the head (mm), to stay clear of partial volume and skin.
 AIR_DISTANCE_FROM_HEAD_MM = 10.0
-MAX_ZERO_FRACTION = 0.2
+#: Air within this distance (mm) of a line through an eye centre along any voxel axis is not used: eye and blink
+#: motion ghosts run through the eyes along the phase-encode axis, which image files rarely record.
+GHOST_BAND_HALF_WIDTH_MM = 20.0
+#: More than this fraction of exact zeros among the air candidates: the background was zero-filled.
+MAX_ZERO_FRACTION = 0.5
 MAX_DISTINCT_VALUE_FRACTION = 0.002  # fewer distinct values than this × voxels means quantised/clipped
+Z_95 = 1.959964
 
 
 @dataclass
 class NoiseEstimate:
-    """σ of the Gaussian noise per quadrature channel, or the reason it is undefined."""
+    """σ of the Gaussian noise per quadrature channel, or the reason it is undefined.
 
-    method: str  # e.g. "air_background_rayleigh", "roi_rayleigh", "undefined"
+    ``method`` says where the noise samples came from ("air_background", "roi", "noise_scan", "difference",
+    "naive_outside_mask", "undefined"); ``model`` how σ was derived from them (``NOISE_MODELS``).
+    ``sigma_rel_se`` is the relative standard error of σ, assuming independent voxels.
+    """
+
+    method: str
     sigma: Optional[float]
     voxels: int
     reason: str = ""  # why sigma is undefined, or caveats
     details: dict = field(default_factory=dict)
+    model: str = "rayleigh_sd"
+    channels: int = 1
+    sigma_rel_se: Optional[float] = None
 
     @property
     def defined(self) -> bool:
         return self.sigma is not None
+
+    def ci95(self) -> Optional[tuple[float, float]]:
+        """95 % confidence interval of σ (normal approximation), or None."""
+        if self.sigma is None or self.sigma_rel_se is None:
+            return None
+        half = Z_95 * self.sigma_rel_se * self.sigma
+        return max(0.0, self.sigma - half), self.sigma + half
 
 
 HEAD_MASK_SPACING_MM = 4.0
@@ -63,59 +91,165 @@ def head_mask(image: sitk.Image) -> sitk.Image:
     return sitk.Resample(filled, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
-def air_mask(image: sitk.Image) -> sitk.Image:
-    """Air voxels at least ``AIR_DISTANCE_FROM_HEAD_MM`` from the head (uint8)."""
+def ghost_band_mask(image: sitk.Image, centres_lps_mm: Sequence[Sequence[float]],
+                    half_width_mm: float = GHOST_BAND_HALF_WIDTH_MM) -> np.ndarray:
+    """Boolean (k, j, i) mask of voxels near a line through any centre along any voxel axis (ghost lines)."""
+    shape = image.GetSize()[::-1]
+    band = np.zeros(shape, dtype=bool)
+    spacing_kji = np.asarray(image.GetSpacing()[::-1])
+    grids = np.meshgrid(*[np.arange(n) for n in shape], indexing="ij", sparse=True)
+    for centre in centres_lps_mm:
+        centre_kji = np.asarray(image.TransformPhysicalPointToContinuousIndex(tuple(map(float, centre))))[::-1]
+        offsets_mm = [(g - c) * s for g, c, s in zip(grids, centre_kji, spacing_kji)]
+        for along in range(3):  # the line runs along this axis: distance in the other two
+            across = [offsets_mm[a] ** 2 for a in range(3) if a != along]
+            band |= (across[0] + across[1]) <= half_width_mm ** 2
+    return band
+
+
+def air_region(image: sitk.Image, eye_centres_lps_mm: Sequence[Sequence[float]] = ()) -> tuple[np.ndarray, dict]:
+    """Air voxels (k, j, i boolean) for the noise estimate, and what was excluded.
+
+    Air is further than ``AIR_DISTANCE_FROM_HEAD_MM`` from the head, outside the ghost bands through the eyes, and
+    neither exactly zero (zero-filled) nor at the image maximum (clipped).
+    """
     distance = sitk.SignedMaurerDistanceMap(head_mask(image), insideIsPositive=False, squaredDistance=False,
                                             useImageSpacing=True)
-    return sitk.Cast(distance > AIR_DISTANCE_FROM_HEAD_MM, sitk.sitkUInt8)
+    candidates = sitk.GetArrayFromImage(distance) > AIR_DISTANCE_FROM_HEAD_MM
+    values = sitk.GetArrayViewFromImage(image)
+    in_band = ghost_band_mask(image, eye_centres_lps_mm) & candidates if len(eye_centres_lps_mm) else \
+        np.zeros_like(candidates)
+    outside_band = candidates & ~in_band
+    zero = outside_band & (values == 0)
+    clipped = outside_band & (values >= values.max())
+    details = {"air_candidates": int(candidates.sum()), "ghost_band_excluded": int(in_band.sum()),
+               "zero_excluded": int(zero.sum()), "clipped_excluded": int(clipped.sum()),
+               "zero_fraction": float(zero.sum() / max(1, outside_band.sum()))}
+    return outside_band & ~zero & ~clipped, details
 
 
-def sigma_from_rayleigh_samples(values: np.ndarray, method: str) -> NoiseEstimate:
-    """Rayleigh-corrected σ from air samples, refusing zero-filled, clipped or quantised background."""
-    values = np.asarray(values, dtype=np.float64)
+def _check_samples(values: np.ndarray) -> str:
+    """Why these background samples cannot give σ ('' when they can)."""
     n = int(values.size)
     if n < MIN_NOISE_VOXELS:
-        return NoiseEstimate("undefined", None, n, f"only {n} background voxels (need {MIN_NOISE_VOXELS}); "
-                                                     f"SNR undefined for this image")
-    zero_fraction = float(np.mean(values == 0))
-    if zero_fraction > MAX_ZERO_FRACTION:
-        return NoiseEstimate("undefined", None, n,
-                             f"background is zero-filled ({zero_fraction:.0%} of background voxels are exactly 0): "
-                             f"the scanner or export removed the noise, so SNR is undefined for this image",
-                             {"zero_fraction": zero_fraction})
+        return f"only {n} background voxels (need {MIN_NOISE_VOXELS}); SNR undefined for this image"
     distinct = np.unique(values).size
     if distinct < max(8, MAX_DISTINCT_VALUE_FRACTION * n) and distinct < 16:
-        return NoiseEstimate("undefined", None, n,
-                             f"background has only {distinct} distinct values (clipped or quantised): "
-                             f"SNR undefined for this image", {"distinct_values": distinct})
-    sd = float(np.std(values, ddof=1))
-    mean = float(np.mean(values))
-    sigma_sd = sd / RAYLEIGH_SD_FACTOR
-    sigma_mean = mean / RAYLEIGH_MEAN_FACTOR
-    details = {"background_sd": sd, "background_mean": mean, "sigma_from_sd": sigma_sd, "sigma_from_mean": sigma_mean,
-               "mean_to_sd_ratio": mean / sd if sd > 0 else float("inf"),
-               "rayleigh_mean_to_sd_ratio": RAYLEIGH_MEAN_FACTOR / RAYLEIGH_SD_FACTOR}
-    if sd <= 0:
-        return NoiseEstimate("undefined", None, n, "background is constant: SNR undefined for this image", details)
+        return f"background has only {distinct} distinct values (clipped or quantised): SNR undefined for this image"
+    if np.std(values) <= 0:
+        return "background is constant: SNR undefined for this image"
+    return ""
+
+
+def sigma_from_background_samples(values: np.ndarray, method: str, model: str = "rayleigh_sd",
+                                  channels: int = 1) -> NoiseEstimate:
+    """σ from pure-noise magnitude samples under ``model``; refuses quantised, constant or too few samples.
+
+    Relative standard errors (independent samples, delta method): SD-based ½·√((κ−1)/n) with κ the sample
+    kurtosis; mean-based SD/(mean·√n); sum of squares ½·SD(M²)/(mean(M²)·√n).
+    """
+    if model not in NOISE_MODELS:
+        raise ValueError(f"noise model must be one of {', '.join(NOISE_MODELS)}, not {model!r}")
+    if channels < 1 or (channels != 1 and model != "sos"):
+        raise ValueError("a channel count other than 1 needs the sum-of-squares model ('sos')")
+    values = np.asarray(values, dtype=np.float64)
+    n = int(values.size)
+    problem = _check_samples(values)
+    if problem:
+        return NoiseEstimate("undefined", None, n, problem, model=model, channels=channels)
+    sd, mean = float(np.std(values, ddof=1)), float(np.mean(values))
+    kurtosis = float(np.mean((values - mean) ** 4) / np.var(values) ** 2)
+    sd_rel_se = 0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / n)
+    details = {"background_sd": sd, "background_mean": mean, "background_kurtosis": kurtosis,
+               "mean_to_sd_ratio": mean / sd, "rayleigh_mean_to_sd_ratio": RAYLEIGH_MEAN_FACTOR / RAYLEIGH_SD_FACTOR}
+    if model == "rayleigh_sd":
+        sigma, rel_se = sd / RAYLEIGH_SD_FACTOR, sd_rel_se
+    elif model == "rayleigh_mean":
+        sigma, rel_se = mean / RAYLEIGH_MEAN_FACTOR, sd / (mean * np.sqrt(n))
+    elif model == "sos":
+        power = values ** 2
+        sigma = float(np.sqrt(power.mean() / (2 * channels)))
+        rel_se = 0.5 * float(power.std(ddof=1) / (power.mean() * np.sqrt(n)))
+    else:
+        sigma, rel_se = sd, sd_rel_se
     reason = ""
-    if abs(sigma_mean / sigma_sd - 1.0) > 0.2:
-        reason = (f"background is not pure Rayleigh noise (σ from mean {sigma_mean:.3g} vs from SD {sigma_sd:.3g}): "
-                  f"ghosting, filtering or multi-channel combination may bias SNR")
-    return NoiseEstimate(method, sigma_sd, n, reason, details)
+    if model.startswith("rayleigh"):
+        ratio = (mean / RAYLEIGH_MEAN_FACTOR) / (sd / RAYLEIGH_SD_FACTOR)
+        if abs(ratio - 1.0) > 0.2:
+            reason = (f"background is not pure single-channel Rayleigh noise (σ from mean {mean / RAYLEIGH_MEAN_FACTOR:.3g}"
+                      f" vs from SD {sd / RAYLEIGH_SD_FACTOR:.3g}): ghosting, filtering or multi-channel combination "
+                      f"may bias SNR")
+    return NoiseEstimate(method, float(sigma), n, reason, details, model, channels, float(rel_se))
 
 
-def estimate_noise_from_air(image: sitk.Image) -> NoiseEstimate:
-    """σ from the automatically found air background, Rayleigh-corrected (σ = SD_air / 0.655)."""
-    mask = sitk.GetArrayFromImage(air_mask(image)).astype(bool)
-    values = sitk.GetArrayViewFromImage(image)[mask]
-    return sigma_from_rayleigh_samples(values, "air_background_rayleigh")
+def _zero_filled(voxels: int, zero_fraction: float, model: str, channels: int) -> NoiseEstimate:
+    return NoiseEstimate("undefined", None, int(voxels),
+                         f"background is zero-filled ({zero_fraction:.0%} of background voxels are exactly 0): the "
+                         f"scanner or export removed the noise, so SNR is undefined for this image",
+                         {"zero_fraction": zero_fraction}, model, channels)
 
 
-def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image) -> NoiseEstimate:
-    """σ from a user-given air ROI (non-zero voxels of ``roi``, same grid), Rayleigh-corrected."""
-    if roi.GetSize() != image.GetSize() or not np.allclose(roi.GetOrigin(), image.GetOrigin(), atol=1e-3) or \
-            not np.allclose(roi.GetSpacing(), image.GetSpacing(), atol=1e-4):
-        raise ValueError("the noise ROI must be on the image's voxel grid (same size, spacing and origin)")
-    mask = sitk.GetArrayViewFromImage(roi) != 0
-    values = sitk.GetArrayViewFromImage(image)[mask]
-    return sigma_from_rayleigh_samples(values, "roi_rayleigh")
+def estimate_noise_from_air(image: sitk.Image, model: str = "rayleigh_sd", channels: int = 1,
+                            eye_centres_lps_mm: Sequence[Sequence[float]] = ()) -> NoiseEstimate:
+    """σ from the automatically found air background (away from the head and from ghost lines through the eyes)."""
+    mask, details = air_region(image, eye_centres_lps_mm)
+    if details["zero_fraction"] > MAX_ZERO_FRACTION:
+        estimate = _zero_filled(details["air_candidates"], details["zero_fraction"], model, channels)
+    else:
+        estimate = sigma_from_background_samples(sitk.GetArrayViewFromImage(image)[mask], "air_background", model,
+                                                 channels)
+        if details["zero_excluded"] and estimate.defined:
+            estimate.reason = "; ".join(filter(None, [estimate.reason, (
+                f"{details['zero_excluded']} zero-valued air voxels (partly zero-filled background) were excluded")]))
+    estimate.details.update(details)
+    return estimate
+
+
+def require_same_grid(image: sitk.Image, other: sitk.Image, what: str) -> None:
+    """Raise ValueError naming both grids when ``other`` is not on ``image``'s voxel grid."""
+    if other.GetSize() != image.GetSize() or not np.allclose(other.GetOrigin(), image.GetOrigin(), atol=1e-3) or \
+            not np.allclose(other.GetSpacing(), image.GetSpacing(), atol=1e-4) or \
+            not np.allclose(other.GetDirection(), image.GetDirection(), atol=1e-4):
+        raise GridMismatchError(f"the {what} must be on the image's voxel grid (same size, spacing, origin and direction): "
+                         f"image {image.GetSize()} voxels of {np.round(image.GetSpacing(), 3).tolist()} mm, "
+                         f"{what} {other.GetSize()} voxels of {np.round(other.GetSpacing(), 3).tolist()} mm")
+
+
+def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image, model: str = "rayleigh_sd",
+                            channels: int = 1) -> NoiseEstimate:
+    """σ from a user-given air ROI (non-zero voxels of ``roi``, same grid); zero-valued voxels are excluded."""
+    require_same_grid(image, roi, "noise ROI")
+    values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(roi) != 0].astype(np.float64)
+    zero_fraction = float(np.mean(values == 0)) if values.size else 0.0
+    if zero_fraction > MAX_ZERO_FRACTION and values.size >= MIN_NOISE_VOXELS:
+        return _zero_filled(values.size, zero_fraction, model, channels)
+    return sigma_from_background_samples(values[values != 0], "roi", model, channels)
+
+
+def estimate_noise_from_noise_scan(noise_scan: sitk.Image, model: str = "rayleigh_sd",
+                                   channels: int = 1) -> NoiseEstimate:
+    """σ from a noise-only acquisition (same protocol, no RF excitation): every non-zero voxel is noise."""
+    values = sitk.GetArrayViewFromImage(noise_scan).astype(np.float64).ravel()
+    zero_fraction = float(np.mean(values == 0))
+    if zero_fraction > MAX_ZERO_FRACTION:
+        return _zero_filled(values.size, zero_fraction, model, channels)
+    return sigma_from_background_samples(values[values != 0], "noise_scan", model, channels)
+
+
+
+def naive_outside_mask_noise(image: sitk.Image, labels: sitk.Image) -> NoiseEstimate:
+    """The seed recipe's "noise": SD of every voxel outside the structures (tissue and air alike), uncorrected.
+
+    Biased by anatomy (head tissue counts as noise) and by magnitude statistics; kept for comparison only.
+    ``details['background_mean']`` is the mean of the same voxels (the seed CNR formula's background).
+    """
+    require_same_grid(image, labels, "label map")
+    values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(labels) == 0].astype(np.float64)
+    if values.size < 2:
+        return NoiseEstimate("undefined", None, int(values.size), "no voxels outside the structures", model="none")
+    sd, mean = float(np.std(values, ddof=1)), float(np.mean(values))
+    kurtosis = float(np.mean((values - mean) ** 4) / np.var(values) ** 2)
+    return NoiseEstimate("naive_outside_mask", sd, int(values.size),
+                         "naive recipe (SD of everything outside the structures, tissue included): biased, for "
+                         "comparison only", {"background_mean": mean, "background_sd": sd}, "none", 1,
+                         float(0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / values.size)))

@@ -13,15 +13,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
+from .cnr import CNR_COLUMNS
 from .image_io import write_label_image
 from .pipeline import PipelineResult
 from .qc import write_qc_png
 from .statistics import CSV_COLUMNS
 from .structures import EYES
 
-OUTPUT_FILES = ("labels.nii.gz", "stats.csv", "report.json", "qc.png")
+OUTPUT_FILES = ("labels.nii.gz", "stats.csv", "cnr.csv", "report.json", "qc.png")
 
 
 def _csv_value(value: object) -> object:
@@ -32,12 +33,12 @@ def _csv_value(value: object) -> object:
     return value
 
 
-def write_stats_csv(path: Path, result: PipelineResult) -> None:
-    """One row per eye × structure, columns ``CSV_COLUMNS``."""
+def write_csv(path: Path, columns: Sequence[str], rows: Sequence) -> None:
+    """Rows (objects with ``as_row()``) as CSV with the given columns; None and NaN become empty cells."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        for row in result.stats:
+        for row in rows:
             writer.writerow({k: _csv_value(v) for k, v in row.as_row().items()})
 
 
@@ -54,7 +55,8 @@ def write_outputs(result: PipelineResult, out_dir: str | Path,
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
     try:
         write_label_image(result.labels, result.image, staging / "labels.nii.gz")
-        write_stats_csv(staging / "stats.csv", result)
+        write_csv(staging / "stats.csv", CSV_COLUMNS, result.stats)
+        write_csv(staging / "cnr.csv", CNR_COLUMNS, result.cnr)
         report = result.report()
         report["outputs"] = {name: str(out_dir / name) for name in names}
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")

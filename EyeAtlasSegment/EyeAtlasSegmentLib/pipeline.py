@@ -23,10 +23,12 @@ from .geometry import lps_to_ras, ras_to_lps
 from .globe_finder import find_globes
 from .image_io import LoadedImage, load_image
 from .label_transfer import warp_labels
-from .noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
+from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
+from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_noise_scan, estimate_noise_from_roi,
+                    naive_outside_mask_noise, require_same_grid)
 from .plausibility import volume_warnings
 from .registration import ProgressCallback, RegistrationEngine, RegistrationResult, register_eye
-from .statistics import StructureStats, structure_statistics
+from .statistics import RoiOptions, StructureStats, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
 
 class Cancelled(EyeAtlasError):
@@ -38,7 +40,10 @@ class PipelineOptions:
     """What to segment and how. Centres are RAS mm (eyes without one are found automatically).
 
     ``engine`` is an engine name (``engines.ENGINES``) or a ``RegistrationEngine`` instance (e.g. the Slicer
-    module's BRAINSFit engine). ``noise_roi`` is an air mask file or image on the input image's grid.
+    module's BRAINSFit engine). Images for the noise (``noise_roi`` air mask, ``repeat`` second identical
+    acquisition, ``noise_scan`` noise-only acquisition) are files or SimpleITK images; the ROI and the repeat must
+    be on the input image's grid. ``noise_method`` "auto" picks difference, noise scan, ROI or air, in that order,
+    from what is given.
     """
 
     sex: str = "combined"
@@ -46,6 +51,13 @@ class PipelineOptions:
     engine: Union[str, RegistrationEngine] = "simpleitk"
     centres_ras_mm: Mapping[str, Sequence[float]] = field(default_factory=dict)
     noise_roi: Union[Path, sitk.Image, None] = None
+    repeat: Union[Path, sitk.Image, None] = None
+    noise_scan: Union[Path, sitk.Image, None] = None
+    noise_method: str = "auto"
+    noise_model: str = "rayleigh_sd"
+    channels: int = 1
+    roi: RoiOptions = field(default_factory=RoiOptions)
+    cnr_pairs: Sequence[tuple[str, str]] = DEFAULT_CNR_PAIRS
     spacing_mm: Optional[Sequence[float]] = None
     orientation: Optional[str] = None
 
@@ -70,6 +82,7 @@ class PipelineResult:
     eyes: dict[str, EyeResult]
     missing_eyes: dict[str, str]
     stats: list[StructureStats]
+    cnr: list[CnrRow]
     noise: NoiseEstimate
     atlas: Atlas
     options: PipelineOptions
@@ -96,10 +109,19 @@ class PipelineResult:
                                                      "size": list(r.registration.region.size)}}
                      for eye, r in self.eyes.items()},
             "missing_eyes": self.missing_eyes,
-            "noise": {"method": self.noise.method, "sigma": self.noise.sigma, "voxels": self.noise.voxels,
+            "noise": {"method": self.noise.method, "model": self.noise.model, "channels": self.noise.channels,
+                      "sigma": self.noise.sigma, "sigma_ci95": self.noise.ci95(), "voxels": self.noise.voxels,
                       "note": self.noise.reason, "details": self.noise.details,
-                      "snr_definition": "SNR = mean intensity of the structure / sigma, sigma = Gaussian noise SD per "
-                                        "quadrature channel (Rayleigh-corrected: sigma = SD_air / 0.655)"},
+                      "definition": NOISE_DEFINITIONS.get(self.noise.method, ""),
+                      "model_definition": MODEL_DEFINITIONS.get(self.noise.model, "")},
+            "snr": {"definition": "SNR = mean of the structure's ROI / sigma (difference method: mean of (I1+I2)/2 / "
+                                  "(SD(I1-I2)/sqrt(2)) in the ROI); 95% CI from the standard errors of the ROI mean "
+                                  "and of sigma, voxels assumed independent",
+                    "roi": {"erosion_mm": self.options.roi.erosion_mm, "min_voxels": self.options.roi.min_voxels,
+                            "voxels_per_structure": {f"{r.eye}_{r.structure}": r.roi_voxels for r in self.stats}}},
+            "cnr": {"pairs": [list(p) for p in self.options.cnr_pairs],
+                    "definition": "cnr = |mean_a - mean_b| / sigma (noise); cnr_pooled = |mean_a - mean_b| / "
+                                  "sqrt(sd_a^2 + sd_b^2) (ROI SDs, noise and texture)"},
             "timings_s": {k: round(v, 2) for k, v in self.timings_s.items()},
             "warnings": self.warnings,
         }
@@ -167,6 +189,8 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     if atlas.synthetic:
         warnings.append("the atlas is SYNTHETIC (generated for demonstration/testing), not the MR-Eye atlas")
     engine = get_engine(options.engine) if isinstance(options.engine, str) else options.engine
+    noise_method = resolve_noise_method(options)
+    noise_input = load_noise_input(noise_method, loaded.image, options)
     lap("load")
 
     report_progress(0.05, "locating the eyes")
@@ -205,14 +229,75 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
         raise EyeNotFoundError("no eye could be segmented: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
 
     report_progress(0.92, "statistics")
-    noise = (estimate_noise_from_air(loaded.image) if options.noise_roi is None
-             else estimate_noise_from_roi(loaded.image, options.noise_roi if isinstance(options.noise_roi, sitk.Image)
-                                          else load_image(options.noise_roi).image))
-    stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise)
+    eye_centres_lps = [ras_to_lps(r.centre_ras_mm) for r in eye_results.values()]
+    noise = estimate_noise(noise_method, loaded.image, labels, options, eye_centres_lps, noise_input)
+    repeat = noise_input if noise_method == "difference" else None
+    stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise, options.roi,
+                                 repeat)
+    cnr = contrast_to_noise(stats, noise, options.cnr_pairs)
     warnings.extend(volume_warnings(stats, atlas.sex))
     lap("statistics")
     report_progress(1.0, "done")
-    return PipelineResult(loaded, labels, eye_results, missing, stats, noise, atlas, options, timings, warnings)
+    return PipelineResult(loaded, labels, eye_results, missing, stats, cnr, noise, atlas, options, timings, warnings)
+
+
+NOISE_METHODS = ("auto", "air", "roi", "noise_scan", "difference", "naive")
+NOISE_DEFINITIONS = {
+    "air_background": "air found automatically: > 10 mm outside the head, outside 20 mm bands through each eye "
+                      "along every voxel axis (ghosts), zero-valued and clipped voxels excluded",
+    "roi": "user-given air ROI (zero-valued voxels excluded)",
+    "noise_scan": "noise-only acquisition (every non-zero voxel)",
+    "difference": "per structure from a repeated identical acquisition: sigma = SD_ROI(I1 - I2) / sqrt(2)",
+    "naive_outside_mask": "naive recipe: SD of every voxel outside the structures, for comparison only",
+}
+MODEL_DEFINITIONS = {
+    "rayleigh_sd": "single-channel magnitude, Rayleigh: sigma = SD_background / 0.655",
+    "rayleigh_mean": "single-channel magnitude, Rayleigh: sigma = mean_background / 1.253",
+    "sos": "n-channel sum of squares, central chi: sigma^2 = mean(M^2) / (2n)",
+    "none": "no model: sigma = raw SD (biased for magnitude images)",
+}
+
+
+def resolve_noise_method(options: PipelineOptions) -> str:
+    """The noise method to use: the one asked for (checking its input is given), or "auto"'s choice."""
+    if options.noise_method not in NOISE_METHODS:
+        raise EyeAtlasError(f"noise method must be one of {', '.join(NOISE_METHODS)}, not {options.noise_method!r}")
+    needs = {"roi": ("noise_roi", "--noise-roi MASK"), "noise_scan": ("noise_scan", "--noise-scan IMAGE"),
+             "difference": ("repeat", "--repeat IMAGE2")}
+    if options.noise_method == "auto":
+        for method in ("difference", "noise_scan", "roi"):
+            if getattr(options, needs[method][0]) is not None:
+                return method
+        return "air"
+    if options.noise_method in needs and getattr(options, needs[options.noise_method][0]) is None:
+        raise EyeAtlasError(f"the {options.noise_method} noise method needs {needs[options.noise_method][1]}")
+    return options.noise_method
+
+
+def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -> Optional[sitk.Image]:
+    """The ROI mask, noise scan or repeat image the method needs, loaded and (ROI, repeat) grid-checked up front."""
+    source = {"roi": options.noise_roi, "noise_scan": options.noise_scan, "difference": options.repeat}.get(method)
+    if source is None:
+        return None
+    loaded = source if isinstance(source, sitk.Image) else load_image(source).image
+    if method in ("roi", "difference"):
+        require_same_grid(image, loaded, "noise ROI" if method == "roi" else "repeat image")
+    return loaded
+
+
+def estimate_noise(method: str, image: sitk.Image, labels: sitk.Image, options: PipelineOptions,
+                   eye_centres_lps_mm: Sequence[Sequence[float]], noise_input: Optional[sitk.Image]) -> NoiseEstimate:
+    """The image's noise estimate for ``method`` (the difference method measures σ per structure instead)."""
+    model, channels = options.noise_model, options.channels
+    if method == "air":
+        return estimate_noise_from_air(image, model, channels, eye_centres_lps_mm)
+    if method == "roi":
+        return estimate_noise_from_roi(image, noise_input, model, channels)
+    if method == "noise_scan":
+        return estimate_noise_from_noise_scan(noise_input, model, channels)
+    if method == "naive":
+        return naive_outside_mask_noise(image, labels)
+    return NoiseEstimate("difference", None, 0, "", model="none")
 
 
 def _merge_eye_labels(labels: sitk.Image, eye_labels: sitk.Image, offset: int) -> sitk.Image:

@@ -1,4 +1,13 @@
-"""Per-structure statistics on the patient's own voxels (never resampled)."""
+"""Per-structure statistics and SNR on the patient's own voxels (never resampled).
+
+Volume, mean, SD and median describe the whole structure. SNR is measured in the structure's *ROI*: the structure
+eroded by ``erosion_mm`` (against partial volume at its borders). ROIs with fewer than ``min_voxels`` voxels are
+flagged. SNR = mean_ROI / σ, where σ comes from a ``NoiseEstimate`` (background, ROI, noise scan, naive) or, in
+the difference method, from the ROI itself: SNR = mean_ROI((I1+I2)/2) / (SD_ROI(I1−I2)/√2).
+
+95 % confidence intervals combine the standard error of the ROI mean (SD/√n, which includes anatomical
+heterogeneity, so it is conservative) with that of σ, assuming independent voxels.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +18,21 @@ import numpy as np
 import SimpleITK as sitk
 
 from .geometry import voxel_volume_mm3
-from .noise import NoiseEstimate
+from .noise import Z_95, NoiseEstimate, require_same_grid
 from .structures import STRUCTURES, output_label
 
 CSV_COLUMNS = ("eye", "label", "atlas_label", "structure", "voxels", "volume_mm3", "mean", "sd", "median",
-               "snr", "noise_sd", "noise_method", "noise_voxels", "snr_note")
+               "snr", "snr_ci_low", "snr_ci_high", "noise_sd", "noise_method", "noise_model", "noise_voxels",
+               "roi_voxels", "roi_erosion_mm", "roi_mean", "roi_sd", "snr_note")
+DEFAULT_MIN_ROI_VOXELS = 20
+
+
+@dataclass
+class RoiOptions:
+    """How each structure's SNR region is made: erosion (mm) and the voxel count below which it is flagged."""
+
+    erosion_mm: float = 0.0
+    min_voxels: int = DEFAULT_MIN_ROI_VOXELS
 
 
 @dataclass
@@ -30,38 +49,120 @@ class StructureStats:
     sd: Optional[float]
     median: Optional[float]
     snr: Optional[float]
+    snr_ci_low: Optional[float]
+    snr_ci_high: Optional[float]
     noise_sd: Optional[float]
     noise_method: str
+    noise_model: str
     noise_voxels: int
+    roi_voxels: int
+    roi_erosion_mm: float
+    roi_mean: Optional[float]
+    roi_sd: Optional[float]
     snr_note: str
 
     def as_row(self) -> dict:
         return asdict(self)
 
 
-def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[str],
-                         noise: NoiseEstimate) -> list[StructureStats]:
-    """Statistics of every structure of every eye in ``eyes``; SNR = mean / σ when σ is defined."""
+def erode_mask(mask: np.ndarray, spacing_xyz_mm: tuple[float, ...], erosion_mm: float) -> np.ndarray:
+    """Boolean (k, j, i) mask eroded by a ball of ``erosion_mm`` (radius per axis = round(erosion / spacing))."""
+    radius = [int(round(erosion_mm / s)) for s in spacing_xyz_mm]
+    if erosion_mm <= 0 or not any(radius) or not mask.any():
+        return mask
+    lo = np.maximum(np.argwhere(mask).min(axis=0) - 1, 0)
+    hi = np.argwhere(mask).max(axis=0) + 2
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    crop = sitk.GetImageFromArray(mask[box].astype(np.uint8))
+    crop.SetSpacing(spacing_xyz_mm)
+    eroded = np.zeros_like(mask)
+    eroded[box] = sitk.GetArrayFromImage(sitk.BinaryErode(crop, radius, sitk.sitkBall, 0, 1,
+                                                          boundaryToForeground=False)) > 0
+    return eroded
+
+
+def mean_snr_ci(mean: float, sd: float, n: int, sigma: float, sigma_rel_se: Optional[float]
+                ) -> tuple[float, Optional[float], Optional[float]]:
+    """SNR = mean/σ and its 95 % interval from the relative errors of the mean (SD/√n) and of σ."""
+    snr = mean / sigma
+    if sigma_rel_se is None or n < 2 or mean == 0:
+        return snr, None, None
+    rel = np.hypot(sd / (abs(mean) * np.sqrt(n)), sigma_rel_se)
+    return snr, max(0.0, snr * (1 - Z_95 * rel)), snr * (1 + Z_95 * rel)
+
+
+def difference_noise(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
+    """σ = SD(I1−I2)/√2 of paired samples and its relative standard error ½·√((κ−1)/n)."""
+    difference = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
+    n = difference.size
+    sigma = float(np.std(difference, ddof=1) / np.sqrt(2.0))
+    centred = difference - difference.mean()
+    kurtosis = float(np.mean(centred ** 4) / np.mean(centred ** 2) ** 2) if sigma > 0 else 3.0
+    return sigma, float(0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / n))
+
+
+def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[str], noise: NoiseEstimate,
+                         roi: RoiOptions = RoiOptions(), repeat: Optional[sitk.Image] = None) -> list[StructureStats]:
+    """Statistics of every structure of every eye in ``eyes``.
+
+    With ``repeat`` (a second, identical acquisition on the same grid) SNR uses the difference method and
+    ``noise`` is ignored; otherwise SNR = ROI mean / ``noise.sigma`` when σ is defined.
+    """
     values = sitk.GetArrayViewFromImage(image)
+    second = None
+    if repeat is not None:
+        require_same_grid(image, repeat, "repeat image")
+        second = sitk.GetArrayViewFromImage(repeat)
     label_array = sitk.GetArrayViewFromImage(labels)
     voxel_mm3 = voxel_volume_mm3(image)
     rows = []
     for eye in eyes:
         for structure in STRUCTURES:
             value = output_label(eye, structure.label)
-            inside = values[label_array == value].astype(np.float64)
+            mask = label_array == value
+            inside = values[mask].astype(np.float64)
             n = int(inside.size)
-            mean = float(inside.mean()) if n else None
-            snr, note = None, noise.reason
-            if not noise.defined:
-                note = noise.reason or "SNR undefined"
-            elif n == 0:
-                note = "structure has no voxels"
+            roi_mask = erode_mask(mask, image.GetSpacing(), roi.erosion_mm)
+            roi_values = values[roi_mask].astype(np.float64)
+            if second is not None:
+                roi_signal = 0.5 * (roi_values + second[roi_mask])
             else:
-                snr = mean / noise.sigma
-            rows.append(StructureStats(
+                roi_signal = roi_values
+            row = StructureStats(
                 eye=eye, label=value, atlas_label=structure.label, structure=structure.key, voxels=n,
-                volume_mm3=n * voxel_mm3, mean=mean, sd=float(inside.std(ddof=1)) if n > 1 else None,
-                median=float(np.median(inside)) if n else None, snr=snr, noise_sd=noise.sigma,
-                noise_method=noise.method, noise_voxels=noise.voxels, snr_note=note))
+                volume_mm3=n * voxel_mm3, mean=float(inside.mean()) if n else None,
+                sd=float(inside.std(ddof=1)) if n > 1 else None, median=float(np.median(inside)) if n else None,
+                snr=None, snr_ci_low=None, snr_ci_high=None, noise_sd=noise.sigma, noise_method=noise.method,
+                noise_model=noise.model, noise_voxels=noise.voxels, roi_voxels=int(roi_signal.size),
+                roi_erosion_mm=float(roi.erosion_mm), roi_mean=float(roi_signal.mean()) if roi_signal.size else None,
+                roi_sd=float(roi_signal.std(ddof=1)) if roi_signal.size > 1 else None, snr_note="")
+            _add_snr(row, roi_signal, noise, roi, None if second is None else (roi_values, second[roi_mask]))
+            rows.append(row)
     return rows
+
+
+def _add_snr(row: StructureStats, roi_signal: np.ndarray, noise: NoiseEstimate, roi: RoiOptions,
+             pair: Optional[tuple[np.ndarray, np.ndarray]]) -> None:
+    notes = []
+    if row.roi_voxels < 2:
+        row.snr_note = "structure has no voxels" if row.voxels == 0 else \
+            f"ROI has {row.roi_voxels} voxels after {roi.erosion_mm:g} mm erosion: SNR not measured"
+        return
+    if pair is not None:
+        sigma, sigma_rel_se = difference_noise(*pair)
+        row.noise_sd, row.noise_method, row.noise_model, row.noise_voxels = sigma, "difference", "none", row.roi_voxels
+        if sigma <= 0:
+            row.snr_note = "the two images are identical in this ROI: SNR undefined"
+            return
+    elif not noise.defined:
+        row.snr_note = noise.reason or "SNR undefined"
+        return
+    else:
+        sigma, sigma_rel_se = noise.sigma, noise.sigma_rel_se
+        if noise.reason:
+            notes.append(noise.reason)
+    row.snr, row.snr_ci_low, row.snr_ci_high = mean_snr_ci(row.roi_mean, row.roi_sd or 0.0, row.roi_voxels, sigma,
+                                                           sigma_rel_se)
+    if row.roi_voxels < roi.min_voxels:
+        notes.insert(0, f"LOW VOXEL COUNT: ROI has {row.roi_voxels} voxels (< {roi.min_voxels})")
+    row.snr_note = "; ".join(notes)

@@ -9,7 +9,7 @@ import SimpleITK as sitk
 import slicer
 
 from EyeAtlasSegmentLib.errors import EyeAtlasError
-from EyeAtlasSegmentLib.noise import NoiseEstimate, estimate_noise_from_air, sigma_from_rayleigh_samples
+from EyeAtlasSegmentLib.noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
 
 from .volume_nodes import image_from_volume_node
 
@@ -41,11 +41,11 @@ def noise_segment_ids(segmentation_node) -> list[str]:
     return [i for i in ids if any(w in segmentation.GetSegment(i).GetName().lower() for w in NOISE_SEGMENT_WORDS)]
 
 
-def noise_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None
-                        ) -> NoiseEstimate:
-    """σ from the volume's voxels inside the given segments (air), Rayleigh-corrected, with the engine's refusals."""
-    mask = sitk.GetArrayFromImage(noise_mask_from_segments(segmentation_node, volume_node, segment_ids)) > 0
-    estimate = sigma_from_rayleigh_samples(slicer.util.arrayFromVolume(volume_node)[mask], "roi_rayleigh")
+def noise_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None,
+                        model: str = "rayleigh_sd", channels: int = 1) -> NoiseEstimate:
+    """σ from the volume's voxels inside the given segments (air), under ``model``, with the engine's refusals."""
+    mask = noise_mask_from_segments(segmentation_node, volume_node, segment_ids)
+    estimate = estimate_noise_from_roi(image_from_volume_node(volume_node), mask, model, channels)
     estimate.details["roi"] = segmentation_node.GetName()
     return estimate
 

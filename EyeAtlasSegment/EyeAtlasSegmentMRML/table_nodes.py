@@ -20,14 +20,21 @@ COLUMN_INFO = {
     "mean": ("a.u.", "Mean intensity"),
     "sd": ("a.u.", "Sample standard deviation of intensity (N-1)"),
     "median": ("a.u.", "Median intensity"),
-    "snr": ("", "Signal-to-noise ratio: mean / noise sigma"),
+    "snr": ("", "Signal-to-noise ratio: ROI mean / noise sigma"),
+    "snr_ci_low": ("", "Lower end of the 95% confidence interval of SNR"),
+    "snr_ci_high": ("", "Upper end of the 95% confidence interval of SNR"),
     "noise_sd": ("a.u.", "Noise sigma (Gaussian SD per quadrature channel)"),
-    "noise_method": ("", "How noise sigma was estimated"),
+    "noise_method": ("", "Where noise sigma comes from (air_background, roi, noise_scan, difference, naive)"),
+    "noise_model": ("", "How sigma follows from the noise samples (rayleigh_sd, rayleigh_mean, sos, none)"),
     "noise_voxels": ("voxels", "Voxels used to estimate noise sigma"),
-    "snr_note": ("", "Why SNR is undefined, or caveats"),
+    "roi_voxels": ("voxels", "Voxels of the SNR region (structure after erosion)"),
+    "roi_erosion_mm": ("mm", "Erosion of the structure for the SNR region"),
+    "roi_mean": ("a.u.", "Mean intensity in the SNR region"),
+    "roi_sd": ("a.u.", "Sample SD of intensity in the SNR region"),
+    "snr_note": ("", "Why SNR is undefined, low voxel counts, or caveats"),
 }
-_TEXT_COLUMNS = {"eye", "structure", "noise_method", "snr_note"}
-_INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels"}
+_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "snr_note"}
+_INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels"}
 
 
 def _column(name: str):

@@ -56,8 +56,8 @@ class SNRSegmentStatisticsPlugin(SegmentStatisticsPluginBase):
             "noise_sigma": (_("Noise sigma"), _("Gaussian noise SD per quadrature channel: SD of air / 0.655 "
                                                  "(Rayleigh), from noise/air-named segments or automatic air"), ""),
             "noise_voxels": (_("Noise voxels"), _("Number of air voxels used for the noise sigma"), _("voxels")),
-            "noise_method": (_("Noise method"), _("roi_rayleigh: noise/air-named segments; "
-                                                  "air_background_rayleigh: air found around the head"), ""),
+            "noise_method": (_("Noise method"), _("roi: noise/air-named segments; air_background: air found "
+                                                  "around the head (Rayleigh model, sigma = SD / 0.655)"), ""),
             "snr_note": (_("SNR note"), _("Why SNR is undefined (zero-filled or clipped background), or caveats"), ""),
         }
         if key not in info:

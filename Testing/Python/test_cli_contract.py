@@ -48,10 +48,10 @@ def cli_run(subject_file, synthetic_atlas_dir, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_run_writes_the_four_files_on_the_input_grid(cli_run, subject_file):
+def test_run_writes_the_files_on_the_input_grid(cli_run, subject_file):
     completed, out = cli_run
     assert completed.returncode == 0, completed.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["labels.nii.gz", "qc.png", "report.json", "stats.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["cnr.csv", "labels.nii.gz", "qc.png", "report.json", "stats.csv"]
     source, labels = nib.load(subject_file), nib.load(out / "labels.nii.gz")
     assert labels.shape == source.shape
     np.testing.assert_allclose(labels.affine, source.affine, atol=1e-4)
@@ -72,15 +72,36 @@ def test_stats_csv_has_one_row_per_eye_and_structure(cli_run):
         ("left", n) for n in range(11, 20)}
     globe = next(r for r in rows if r["eye"] == "right" and r["structure"] == "globe")
     assert float(globe["volume_mm3"]) > 3000 and float(globe["snr"]) > 0
-    assert globe["noise_method"] == "air_background_rayleigh"
+    assert (globe["noise_method"], globe["noise_model"]) == ("air_background", "rayleigh_sd")
+    assert float(globe["snr_ci_low"]) < float(globe["snr"]) < float(globe["snr_ci_high"])
+    assert int(globe["roi_voxels"]) == int(globe["voxels"])  # no erosion by default
+
+
+@pytest.mark.slow
+def test_cnr_csv_has_the_default_pairs_for_both_eyes(cli_run):
+    from EyeAtlasSegmentLib.cnr import CNR_COLUMNS, DEFAULT_CNR_PAIRS
+
+    _, out = cli_run
+    with open(out / "cnr.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        assert list(reader.fieldnames) == list(CNR_COLUMNS)
+    assert {(r["eye"], r["structure_a"], r["structure_b"]) for r in rows} == {
+        (eye, a, b) for eye in ("right", "left") for a, b in DEFAULT_CNR_PAIRS}
+    lens_globe = next(r for r in rows if r["eye"] == "right" and r["structure_a"] == "lens")
+    assert float(lens_globe["cnr"]) > 0 and float(lens_globe["cnr_pooled"]) > 0
 
 
 @pytest.mark.slow
 def test_report_and_qc_png(cli_run):
     _, out = cli_run
     report = json.loads((out / "report.json").read_text())
-    for key in ("input", "atlas", "eyes", "noise", "timings_s", "software", "warnings"):
+    for key in ("input", "atlas", "eyes", "noise", "snr", "cnr", "timings_s", "software", "warnings"):
         assert key in report
+    assert report["noise"]["method"] == "air_background" and report["noise"]["model"] == "rayleigh_sd"
+    low, high = report["noise"]["sigma_ci95"]
+    assert low < report["noise"]["sigma"] < high and report["noise"]["details"]["ghost_band_excluded"] > 0
+    assert report["snr"]["roi"]["erosion_mm"] == 0 and len(report["snr"]["roi"]["voxels_per_structure"]) == 18
     assert report["atlas"]["sex"] == "combined" and report["atlas"]["synthetic"] is True
     assert set(report["eyes"]) == {"right", "left"}
     assert report["eyes"]["right"]["engine"] == "simpleitk"

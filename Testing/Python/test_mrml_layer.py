@@ -351,12 +351,12 @@ def _air_corner_segmentation(scene, subject, subject_node, segment_name_: str):
 def test_segment_statistics_noise_comes_from_air_named_segments_else_automatic_air(scene, subject, subject_node):
     with_air, air_voxels = _air_corner_segmentation(scene, subject, subject_node, "Air (noise ROI)")
     estimate, ids = noise_for_segmentation(with_air, subject_node)
-    assert len(ids) == 1 and estimate.method == "roi_rayleigh" and estimate.voxels == air_voxels
+    assert len(ids) == 1 and estimate.method == "roi" and estimate.voxels == air_voxels
     assert estimate.sigma == pytest.approx(SIGMA, rel=0.03)
 
     without_air = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "eyes only")
     automatic, ids = noise_for_segmentation(without_air, subject_node)
-    assert ids == [] and automatic.method == "air_background_rayleigh"
+    assert ids == [] and automatic.method == "air_background"
     assert automatic.sigma == pytest.approx(SIGMA, rel=0.03)
 
 

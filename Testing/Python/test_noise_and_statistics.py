@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from EyeAtlasSegmentLib.noise import estimate_noise_from_air, estimate_noise_from_roi, sigma_from_rayleigh_samples
+from EyeAtlasSegmentLib.noise import estimate_noise_from_air, estimate_noise_from_roi, sigma_from_background_samples
 from EyeAtlasSegmentLib.statistics import structure_statistics
 from EyeAtlasSegmentLib.structures import output_label
 
@@ -24,7 +24,7 @@ def _head_phantom(sigma: float, seed: int = 0, shape=(96, 96, 96)) -> tuple[sitk
 def test_air_background_sigma_matches_truth(sigma):
     image, _ = _head_phantom(sigma)
     estimate = estimate_noise_from_air(image)
-    assert estimate.method == "air_background_rayleigh"
+    assert (estimate.method, estimate.model) == ("air_background", "rayleigh_sd")
     assert estimate.sigma == pytest.approx(sigma, rel=0.03)
     assert estimate.reason == ""  # pure Rayleigh: mean and SD agree
 
@@ -41,12 +41,12 @@ def test_zero_filled_background_refuses_snr():
 
 def test_quantised_background_refuses_snr():
     values = np.random.default_rng(1).integers(1, 4, size=50_000).astype(float)
-    estimate = sigma_from_rayleigh_samples(values, "test")
+    estimate = sigma_from_background_samples(values, "test")
     assert not estimate.defined and "distinct values" in estimate.reason
 
 
 def test_too_few_background_voxels_refuses_snr():
-    estimate = sigma_from_rayleigh_samples(np.random.default_rng(2).rayleigh(5.0, 500), "test")
+    estimate = sigma_from_background_samples(np.random.default_rng(2).rayleigh(5.0, 500), "test")
     assert not estimate.defined and "only 500" in estimate.reason
 
 
@@ -56,7 +56,7 @@ def test_noise_roi_uses_only_the_roi():
     roi[:10, :10, :] = 1  # a corner of air
     roi_image = sitk.GetImageFromArray(roi)
     estimate = estimate_noise_from_roi(image, roi_image)
-    assert estimate.method == "roi_rayleigh" and estimate.voxels == roi.sum()
+    assert estimate.method == "roi" and estimate.voxels == roi.sum()
     assert estimate.sigma == pytest.approx(8.0, rel=0.05)
     with pytest.raises(ValueError, match="grid"):
         estimate_noise_from_roi(image, sitk.GetImageFromArray(roi[:-1]))
@@ -70,7 +70,7 @@ def test_structure_statistics_are_exact_on_known_values():
     labels[1, 2, :] = output_label("left", 2)  # left globe: 6 voxels
     label_image = sitk.GetImageFromArray(labels)
     label_image.CopyInformation(image)
-    noise = sigma_from_rayleigh_samples(np.random.default_rng(3).rayleigh(4.0, 200_000), "test")
+    noise = sigma_from_background_samples(np.random.default_rng(3).rayleigh(4.0, 200_000), "test")
     rows = structure_statistics(image, label_image, ["left"], noise)
     globe = next(r for r in rows if r.structure == "globe")
     inside = values[1, 2, :]
