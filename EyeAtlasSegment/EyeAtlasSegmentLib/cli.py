@@ -19,7 +19,7 @@ from .outputs import write_outputs
 from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .noise import NOISE_MODELS
 from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, run_pipeline
-from .statistics import DEFAULT_MIN_ROI_VOXELS, RoiOptions
+from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES
 
 DEMO_SEED = 7
@@ -56,6 +56,9 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
     snr.add_argument("--repeat", type=Path, help="a second identical acquisition on the same grid: difference method")
     snr.add_argument("--erode-mm", type=float, default=0.0,
                      help="erode each structure by this many mm before measuring SNR (partial volume); default 0")
+    snr.add_argument("--signal-correction", choices=SIGNAL_CORRECTIONS, default="none",
+                     help="SNR numerator: none (ROI mean) or power (sqrt(mean(M²) − 2nσ²), removes the magnitude "
+                          "noise floor at low SNR)")
     snr.add_argument("--min-roi-voxels", type=int, default=DEFAULT_MIN_ROI_VOXELS,
                      help=f"flag SNR of ROIs with fewer voxels (default {DEFAULT_MIN_ROI_VOXELS})")
     snr.add_argument("--cnr-pair", action="append", default=[], metavar="A:B",
@@ -94,7 +97,7 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
                            centres_ras_mm=centres, noise_roi=args.noise_roi, repeat=args.repeat,
                            noise_scan=args.noise_scan, noise_method=args.noise_method.replace("-", "_"),
                            noise_model=args.noise_model.replace("-", "_"), channels=args.channels,
-                           roi=RoiOptions(args.erode_mm, args.min_roi_voxels), cnr_pairs=pairs,
+                           roi=RoiOptions(args.erode_mm, args.min_roi_voxels, args.signal_correction), cnr_pairs=pairs,
                            spacing_mm=getattr(args, "spacing", None), orientation=getattr(args, "orientation", None))
 
 

@@ -117,6 +117,7 @@ class PipelineResult:
             "snr": {"definition": "SNR = mean of the structure's ROI / sigma (difference method: mean of (I1+I2)/2 / "
                                   "(SD(I1-I2)/sqrt(2)) in the ROI); 95% CI from the standard errors of the ROI mean "
                                   "and of sigma, voxels assumed independent",
+                    "signal_correction": self.options.roi.signal_correction,
                     "roi": {"erosion_mm": self.options.roi.erosion_mm, "min_voxels": self.options.roi.min_voxels,
                             "voxels_per_structure": {f"{r.eye}_{r.structure}": r.roi_voxels for r in self.stats}}},
             "cnr": {"pairs": [list(p) for p in self.options.cnr_pairs],

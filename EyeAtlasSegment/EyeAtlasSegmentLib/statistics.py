@@ -22,17 +22,23 @@ from .noise import Z_95, NoiseEstimate, require_same_grid
 from .structures import STRUCTURES, output_label
 
 CSV_COLUMNS = ("eye", "label", "atlas_label", "structure", "voxels", "volume_mm3", "mean", "sd", "median",
-               "snr", "snr_ci_low", "snr_ci_high", "noise_sd", "noise_method", "noise_model", "noise_voxels",
+               "snr", "snr_ci_low", "snr_ci_high", "snr_signal", "signal_correction", "noise_sd", "noise_method", "noise_model", "noise_voxels",
                "roi_voxels", "roi_erosion_mm", "roi_mean", "roi_sd", "snr_note")
 DEFAULT_MIN_ROI_VOXELS = 20
 
 
+SIGNAL_CORRECTIONS = ("none", "power")
+
+
 @dataclass
 class RoiOptions:
-    """How each structure's SNR region is made: erosion (mm) and the voxel count below which it is flagged."""
+    """How each structure's SNR is measured: erosion (mm), the voxel count below which it is flagged, and the signal
+    estimate ("none": ROI mean; "power": √(mean(M²) − 2nσ²), which removes the magnitude noise floor that lifts
+    the mean of dark or noisy structures, Rician for n = 1 and non-central chi for n channels)."""
 
     erosion_mm: float = 0.0
     min_voxels: int = DEFAULT_MIN_ROI_VOXELS
+    signal_correction: str = "none"
 
 
 @dataclass
@@ -51,6 +57,8 @@ class StructureStats:
     snr: Optional[float]
     snr_ci_low: Optional[float]
     snr_ci_high: Optional[float]
+    snr_signal: Optional[float]  # the SNR numerator: ROI mean, or its noise-floor-corrected value
+    signal_correction: str
     noise_sd: Optional[float]
     noise_method: str
     noise_model: str
@@ -101,6 +109,15 @@ def difference_noise(first: np.ndarray, second: np.ndarray) -> tuple[float, floa
     return sigma, float(0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / n))
 
 
+def _signal(values: np.ndarray, mean: float, sigma: float, channels: int, correction: str) -> float:
+    """The SNR numerator: the ROI mean, or √(max(mean(M²) − 2nσ², 0)) with the "power" correction."""
+    if correction == "none":
+        return mean
+    if correction != "power":
+        raise ValueError(f"signal correction must be one of {', '.join(SIGNAL_CORRECTIONS)}, not {correction!r}")
+    return float(np.sqrt(max(float(np.mean(values ** 2)) - 2 * channels * sigma ** 2, 0.0)))
+
+
 def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[str], noise: NoiseEstimate,
                          roi: RoiOptions = RoiOptions(), repeat: Optional[sitk.Image] = None) -> list[StructureStats]:
     """Statistics of every structure of every eye in ``eyes``.
@@ -132,7 +149,8 @@ def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[s
                 eye=eye, label=value, atlas_label=structure.label, structure=structure.key, voxels=n,
                 volume_mm3=n * voxel_mm3, mean=float(inside.mean()) if n else None,
                 sd=float(inside.std(ddof=1)) if n > 1 else None, median=float(np.median(inside)) if n else None,
-                snr=None, snr_ci_low=None, snr_ci_high=None, noise_sd=noise.sigma, noise_method=noise.method,
+                snr=None, snr_ci_low=None, snr_ci_high=None, snr_signal=None,
+                signal_correction=roi.signal_correction, noise_sd=noise.sigma, noise_method=noise.method,
                 noise_model=noise.model, noise_voxels=noise.voxels, roi_voxels=int(roi_signal.size),
                 roi_erosion_mm=float(roi.erosion_mm), roi_mean=float(roi_signal.mean()) if roi_signal.size else None,
                 roi_sd=float(roi_signal.std(ddof=1)) if roi_signal.size > 1 else None, snr_note="")
@@ -161,8 +179,12 @@ def _add_snr(row: StructureStats, roi_signal: np.ndarray, noise: NoiseEstimate, 
         sigma, sigma_rel_se = noise.sigma, noise.sigma_rel_se
         if noise.reason:
             notes.append(noise.reason)
-    row.snr, row.snr_ci_low, row.snr_ci_high = mean_snr_ci(row.roi_mean, row.roi_sd or 0.0, row.roi_voxels, sigma,
-                                                           sigma_rel_se)
+    channels = 1 if pair is not None else noise.channels
+    row.snr_signal = _signal(roi_signal, row.roi_mean, sigma, channels, roi.signal_correction)
+    if row.snr_signal == 0:
+        notes.append("signal is at the noise floor (mean(M²) ≤ 2nσ²): power-corrected signal set to 0")
+    row.snr, row.snr_ci_low, row.snr_ci_high = mean_snr_ci(row.snr_signal, row.roi_sd or 0.0, row.roi_voxels,
+                                                           sigma, sigma_rel_se)
     if row.roi_voxels < roi.min_voxels:
         notes.insert(0, f"LOW VOXEL COUNT: ROI has {row.roi_voxels} voxels (< {roi.min_voxels})")
     row.snr_note = "; ".join(notes)

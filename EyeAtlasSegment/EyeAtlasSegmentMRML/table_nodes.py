@@ -23,6 +23,8 @@ COLUMN_INFO = {
     "snr": ("", "Signal-to-noise ratio: ROI mean / noise sigma"),
     "snr_ci_low": ("", "Lower end of the 95% confidence interval of SNR"),
     "snr_ci_high": ("", "Upper end of the 95% confidence interval of SNR"),
+    "snr_signal": ("a.u.", "SNR numerator: ROI mean, or its noise-floor-corrected value"),
+    "signal_correction": ("", "Signal estimate: none (ROI mean) or power (sqrt(mean(M^2) - 2n sigma^2))"),
     "noise_sd": ("a.u.", "Noise sigma (Gaussian SD per quadrature channel)"),
     "noise_method": ("", "Where noise sigma comes from (air_background, roi, noise_scan, difference, naive)"),
     "noise_model": ("", "How sigma follows from the noise samples (rayleigh_sd, rayleigh_mean, sos, none)"),
@@ -33,7 +35,7 @@ COLUMN_INFO = {
     "roi_sd": ("a.u.", "Sample SD of intensity in the SNR region"),
     "snr_note": ("", "Why SNR is undefined, low voxel counts, or caveats"),
 }
-_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "snr_note"}
+_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note"}
 _INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels"}
 
 
