@@ -8,7 +8,7 @@ import enum
 import logging
 import tempfile
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Annotated, Callable, Optional
 
 import qt
 import slicer
@@ -16,7 +16,7 @@ import vtk
 from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
@@ -96,9 +96,27 @@ class Engine(enum.Enum):
 class NoiseMethod(enum.Enum):
     AIR = "air"
     ROI = "roi"
+    NOISE_SCAN = "noise_scan"
+    DIFFERENCE = "difference"
+    NAIVE = "naive"
 
     def label(self):
-        return {"air": _("Air background (automatic, Rayleigh)"), "roi": _("Noise ROI segmentation")}[self.value]
+        return {"air": _("Air background (automatic)"), "roi": _("Noise ROI segmentation"),
+                "noise_scan": _("Noise-only scan"), "difference": _("Difference of two identical scans (NEMA)"),
+                "naive": _("Naive: SD outside the structures (comparison only)")}[self.value]
+
+
+class NoiseModel(enum.Enum):
+    RAYLEIGH_SD = "rayleigh_sd"
+    RAYLEIGH_MEAN = "rayleigh_mean"
+    SOS = "sos"
+    NONE = "none"
+
+    def label(self):
+        return {"rayleigh_sd": _("Single channel, Rayleigh: SD / 0.655"),
+                "rayleigh_mean": _("Single channel, Rayleigh: mean / 1.253"),
+                "sos": _("n-channel sum of squares: sqrt(mean(M²) / 2n)"),
+                "none": _("None: raw SD (biased)")}[self.value]
 
 
 @parameterNodeWrapper
@@ -106,8 +124,10 @@ class EyeAtlasSegmentParameterNode:
     """User choices, saved with the scene.
 
     inputVolume - the MRI to segment (never resampled). atlasFolder - the MR-Eye release folder.
-    sex, eye, engine, noiseMethod - choices. eyeCentres - optional point list, one point per eye.
-    noiseSegmentation - air ROI (all its segments) for noiseMethod ROI.
+    sex, eye, engine - choices. eyeCentres - optional point list, one point per eye.
+    noiseMethod, noiseModel, channels - how σ is estimated; noiseSegmentation (air ROI, all its segments),
+    repeatVolume (difference method) and noiseScanVolume are the inputs of those methods.
+    erosionMm, minRoiVoxels, powerSignal - how each structure's SNR region and signal are measured.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -117,7 +137,14 @@ class EyeAtlasSegmentParameterNode:
     engine: Engine = Engine.SIMPLEITK
     eyeCentres: vtkMRMLMarkupsFiducialNode
     noiseMethod: NoiseMethod = NoiseMethod.AIR
+    noiseModel: NoiseModel = NoiseModel.RAYLEIGH_SD
+    channels: Annotated[int, WithinRange(1, 128)] = 1
     noiseSegmentation: vtkMRMLSegmentationNode
+    repeatVolume: vtkMRMLScalarVolumeNode
+    noiseScanVolume: vtkMRMLScalarVolumeNode
+    erosionMm: Annotated[float, WithinRange(0.0, 5.0)] = 0.0
+    minRoiVoxels: Annotated[int, WithinRange(2, 100000)] = 20
+    powerSignal: bool = False
 
 
 class EyeAtlasSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -196,6 +223,9 @@ class EyeAtlasSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _updateGui(self, caller=None, event=None) -> None:
         p = self._parameterNode
         self.ui.noiseSegmentationSelector.enabled = bool(p and p.noiseMethod == NoiseMethod.ROI)
+        self.ui.repeatVolumeSelector.enabled = bool(p and p.noiseMethod == NoiseMethod.DIFFERENCE)
+        self.ui.noiseScanVolumeSelector.enabled = bool(p and p.noiseMethod == NoiseMethod.NOISE_SCAN)
+        self.ui.channelsSpinBox.enabled = bool(p and p.noiseModel == NoiseModel.SOS)
         if self._running:
             return
         ready = bool(p and p.inputVolume and p.atlasFolder and Path(p.atlasFolder).is_dir())
@@ -217,9 +247,11 @@ class EyeAtlasSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 qt.QSettings().setValue(ATLAS_FOLDER_SETTING, str(p.atlasFolder))
                 segmentation, table = self.logic.run(
                     p.inputVolume, p.atlasFolder, sex=p.sex.value, eye=p.eye.value, engine=p.engine.value,
-                    eyeCentres=p.eyeCentres,
-                    noiseSegmentation=p.noiseSegmentation if p.noiseMethod == NoiseMethod.ROI else None,
-                    progress=self._onProgress, isCancelled=lambda: self._cancelRequested, askConsent=True)
+                    eyeCentres=p.eyeCentres, noiseMethod=p.noiseMethod.value, noiseModel=p.noiseModel.value,
+                    channels=p.channels, noiseSegmentation=p.noiseSegmentation, repeatVolume=p.repeatVolume,
+                    noiseScanVolume=p.noiseScanVolume, erosionMm=p.erosionMm, minRoiVoxels=p.minRoiVoxels,
+                    powerSignal=p.powerSignal, progress=self._onProgress,
+                    isCancelled=lambda: self._cancelRequested, askConsent=True)
                 self.logic.showResults(p.inputVolume, segmentation, table)
                 self.ui.statusLabel.text = _("Done: {count} structures. {warnings}").format(
                     count=segmentation.GetSegmentation().GetNumberOfSegments(),
@@ -272,25 +304,38 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
         return EyeAtlasSegmentParameterNode(super().getParameterNode())
 
     def run(self, volumeNode, atlasDir, sex: str = "combined", eye: str = "both", engine: str = "simpleitk",
-            eyeCentres=None, noiseSegmentation=None, progress: Optional[Callable[[float, str], None]] = None,
+            eyeCentres=None, noiseMethod: str = "air", noiseModel: str = "rayleigh_sd", channels: int = 1,
+            noiseSegmentation=None, repeatVolume=None, noiseScanVolume=None, erosionMm: float = 0.0,
+            minRoiVoxels: int = 20, powerSignal: bool = False,
+            progress: Optional[Callable[[float, str], None]] = None,
             isCancelled: Optional[Callable[[], bool]] = None, askConsent: bool = False):
         """Segment the eyes of ``volumeNode``; returns (segmentation node, statistics table node).
 
-        The full result (engine report, noise estimate, transform nodes, SNR plot) is ``self.lastResult``.
+        ``noiseMethod``: "air", "roi" (``noiseSegmentation``), "noise_scan" (``noiseScanVolume``), "difference"
+        (``repeatVolume``, a second identical scan on the same grid) or "naive" (comparison only); ``noiseModel``:
+        "rayleigh_sd", "rayleigh_mean", "sos" (with ``channels``) or "none". The full result (engine report, noise
+        estimate, CNR table, transform nodes, SNR plot) is ``self.lastResult``.
         """
         if volumeNode is None:
             raise ValueError(_("Select an input volume."))
         ensurePythonPackages(ENGINE_PACKAGES.get(engine, {}), askConsent)
         from EyeAtlasSegmentLib.pipeline import PipelineOptions
+        from EyeAtlasSegmentLib.statistics import RoiOptions
         from EyeAtlasSegmentLib.structures import EYES
         from EyeAtlasSegmentMRML.markups import eye_centres_from_markups
         from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
         from EyeAtlasSegmentMRML.slicer_cli_engines import get_slicer_engine
 
-        options = PipelineOptions(sex=sex, eyes=EYES if eye == "both" else (eye,), engine=get_slicer_engine(engine),
-                                  centres_ras_mm=eye_centres_from_markups(eyeCentres, volumeNode))
-        self.lastResult = run_in_scene(volumeNode, atlasDir, options, noise_segmentation=noiseSegmentation,
-                                       progress=progress, is_cancelled=isCancelled or (lambda: False))
+        options = PipelineOptions(
+            sex=sex, eyes=EYES if eye == "both" else (eye,), engine=get_slicer_engine(engine),
+            centres_ras_mm=eye_centres_from_markups(eyeCentres, volumeNode), noise_method=noiseMethod,
+            noise_model=noiseModel, channels=channels,
+            roi=RoiOptions(erosionMm, minRoiVoxels, "power" if powerSignal else "none"))
+        inputs = {"roi": {"noise_segmentation": noiseSegmentation}, "difference": {"repeat_volume": repeatVolume},
+                  "noise_scan": {"noise_scan_volume": noiseScanVolume}}.get(noiseMethod, {})
+        self.lastResult = run_in_scene(volumeNode, atlasDir, options, progress=progress,
+                                       is_cancelled=isCancelled or (lambda: False),
+                                       **{k: v for k, v in inputs.items() if v is not None})
         return self.lastResult.segmentation, self.lastResult.table
 
     def segmentStatisticsTable(self, segmentationNode, volumeNode, tableNode=None):

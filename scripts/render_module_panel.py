@@ -19,10 +19,12 @@ CHOICES = {  # the labels of the module's enums, as the parameter node fills the
     "eyeComboBox": ["Both eyes", "Right eye", "Left eye"],
     "engineComboBox": ["Default (SimpleITK)", "BRAINSFit", "Elastix (SlicerElastix extension)",
                        "ANTs SyN (installs antspyx)"],
-    "noiseMethodComboBox": ["Air background (automatic, Rayleigh)", "Noise ROI segmentation"],
+    "noiseMethodComboBox": ["Air background (automatic)", "Noise ROI segmentation", "Noise-only scan",
+                            "Difference of two identical scans (NEMA)", "Naive: SD outside the structures (comparison only)"],
+    "noiseModelComboBox": ["Single channel, Rayleigh: SD / 0.655", "Single channel, Rayleigh: mean / 1.253",
+                           "n-channel sum of squares: sqrt(mean(M²) / 2n)", "None: raw SD (biased)"],
 }
-PLACEHOLDERS = {"inputSelector": "T1w head (MR)", "atlasFolderPathLineEdit": "/data/MR-Eye",
-                "eyeCentresSelector": "None", "noiseSegmentationSelector": "None"}
+PLACEHOLDERS = {"inputSelector": "T1w head (MR)", "atlasFolderPathLineEdit": "/data/MR-Eye"}
 
 
 def build(widget_element, parent=None):
@@ -36,7 +38,15 @@ def build(widget_element, parent=None):
         widget.addItems(CHOICES.get(name, []))
     elif cls in ("qMRMLNodeComboBox", "ctkPathLineEdit"):
         widget = QtWidgets.QComboBox()
-        widget.addItem(PLACEHOLDERS.get(name, ""))
+        widget.addItem(PLACEHOLDERS.get(name, "None"))
+    elif cls == "QSpinBox":
+        widget = QtWidgets.QSpinBox()
+        widget.setRange(1, 100000)
+        widget.setValue(20 if name == "minRoiVoxelsSpinBox" else 1)
+    elif cls == "QDoubleSpinBox":
+        widget = QtWidgets.QDoubleSpinBox()
+    elif cls == "QCheckBox":
+        widget = QtWidgets.QCheckBox(text)
     elif cls == "QPushButton":
         widget = QtWidgets.QPushButton(text)
     elif cls == "QProgressBar":
@@ -78,8 +88,8 @@ def main() -> None:
     panel = build(root)
     panel.setWindowTitle("Eye Atlas Segment")
     for box in panel.findChildren(QtWidgets.QGroupBox):
-        box.setMinimumWidth(500)
-    panel.resize(540, 440)
+        box.setMinimumWidth(520)
+    panel.resize(560, 720)
     panel.show()
     app.processEvents()
     out = Path(__file__).resolve().parents[1] / "Resources" / "Screenshots" / "module_panel.png"

@@ -263,8 +263,9 @@ def resolve_noise_method(options: PipelineOptions) -> str:
     """The noise method to use: the one asked for (checking its input is given), or "auto"'s choice."""
     if options.noise_method not in NOISE_METHODS:
         raise EyeAtlasError(f"noise method must be one of {', '.join(NOISE_METHODS)}, not {options.noise_method!r}")
-    needs = {"roi": ("noise_roi", "--noise-roi MASK"), "noise_scan": ("noise_scan", "--noise-scan IMAGE"),
-             "difference": ("repeat", "--repeat IMAGE2")}
+    needs = {"roi": ("noise_roi", "an air ROI (--noise-roi MASK)"),
+             "noise_scan": ("noise_scan", "a noise-only scan (--noise-scan IMAGE)"),
+             "difference": ("repeat", "a second identical acquisition on the same grid (--repeat IMAGE2)")}
     if options.noise_method == "auto":
         for method in ("difference", "noise_scan", "roi"):
             if getattr(options, needs[method][0]) is not None:

@@ -1,4 +1,4 @@
-"""The statistics table node: one row per eye × structure, with units and descriptions on every column."""
+"""Statistics and CNR table nodes: one row per eye × structure (or pair), with units and descriptions on every column."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Sequence
 
 import vtk
 
+from EyeAtlasSegmentLib.cnr import CNR_COLUMNS, CnrRow
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, StructureStats
 
 #: Column → (unit label, description). Intensities are in the image's own arbitrary units.
@@ -35,8 +36,29 @@ COLUMN_INFO = {
     "roi_sd": ("a.u.", "Sample SD of intensity in the SNR region"),
     "snr_note": ("", "Why SNR is undefined, low voxel counts, or caveats"),
 }
-_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note"}
-_INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels"}
+#: cnr.csv columns → (unit label, description).
+CNR_COLUMN_INFO = {
+    "eye": ("", "Eye side"),
+    "structure_a": ("", "First structure"),
+    "structure_b": ("", "Second structure (outside_mask: the naive recipe's background)"),
+    "mean_a": ("a.u.", "ROI mean of the first structure"),
+    "mean_b": ("a.u.", "ROI mean of the second structure"),
+    "voxels_a": ("voxels", "ROI voxels of the first structure"),
+    "voxels_b": ("voxels", "ROI voxels of the second structure"),
+    "cnr": ("", "|mean_a - mean_b| / noise sigma"),
+    "cnr_ci_low": ("", "Lower end of the 95% confidence interval of cnr"),
+    "cnr_ci_high": ("", "Upper end of the 95% confidence interval of cnr"),
+    "cnr_noise_sd": ("a.u.", "Noise sigma used for cnr"),
+    "noise_method": ("", "Where noise sigma comes from"),
+    "cnr_pooled": ("", "|mean_a - mean_b| / sqrt(sd_a^2 + sd_b^2), ROI SDs"),
+    "cnr_pooled_ci_low": ("", "Lower end of the 95% confidence interval of cnr_pooled"),
+    "cnr_pooled_ci_high": ("", "Upper end of the 95% confidence interval of cnr_pooled"),
+    "formula": ("", "Formulas used"),
+    "note": ("", "Caveats"),
+}
+_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note",
+                 "structure_a", "structure_b", "formula", "note"}
+_INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels", "voxels_a", "voxels_b"}
 
 
 def _column(name: str):
@@ -52,9 +74,19 @@ def _column(name: str):
 
 def statistics_table(scene, stats: Sequence[StructureStats], name: str):
     """A table node with the engine's statistics (``CSV_COLUMNS``); undefined numbers are NaN."""
+    return rows_table(scene, CSV_COLUMNS, COLUMN_INFO, stats, name)
+
+
+def cnr_table(scene, rows: Sequence[CnrRow], name: str):
+    """A table node with the engine's CNR rows (``CNR_COLUMNS``); undefined numbers are NaN."""
+    return rows_table(scene, CNR_COLUMNS, CNR_COLUMN_INFO, rows, name)
+
+
+def rows_table(scene, column_names: Sequence[str], info: dict, rows: Sequence, name: str):
+    """A table node from rows with ``as_row()``: typed columns, units and descriptions from ``info``."""
     table_node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
-    columns = {column: _column(column) for column in CSV_COLUMNS}
-    for row in stats:
+    columns = {column: _column(column) for column in column_names}
+    for row in rows:
         values = row.as_row()
         for column, array in columns.items():
             value = values[column]
@@ -67,7 +99,7 @@ def statistics_table(scene, stats: Sequence[StructureStats], name: str):
     table = table_node.GetTable()
     for array in columns.values():
         table.AddColumn(array)
-    for column, (unit, description) in COLUMN_INFO.items():
+    for column, (unit, description) in info.items():
         table_node.SetColumnUnitLabel(column, unit)
         table_node.SetColumnDescription(column, description)
     table_node.Modified()

@@ -108,9 +108,15 @@ def test_every_parameter_node_field_is_bound_to_a_widget_that_can_represent_it()
             assert node_types == [annotation], name
         elif annotation == "Path":
             assert widget.get("class") == "ctkPathLineEdit", name
+        elif annotation.startswith("Annotated[int") or annotation == "int":
+            assert widget.get("class") == "QSpinBox", name
+        elif annotation.startswith("Annotated[float") or annotation == "float":
+            assert widget.get("class") == "QDoubleSpinBox", name
+        elif annotation == "bool":
+            assert widget.get("class") == "QCheckBox", name
         else:
             assert widget.get("class") == "QComboBox" and annotation in {"AtlasSex", "EyeSide", "Engine",
-                                                                           "NoiseMethod"}, name
+                                                                           "NoiseMethod", "NoiseModel"}, name
 
 
 def test_module_choices_match_the_engine():
@@ -120,6 +126,11 @@ def test_module_choices_match_the_engine():
     assert _enum_values("AtlasSex") == set(SEXES)
     assert _enum_values("EyeSide") == {"both", "right", "left"}
     assert _enum_values("Engine") == set(ENGINES) | {"brainsfit", "elastix"}
+    from EyeAtlasSegmentLib.noise import NOISE_MODELS
+    from EyeAtlasSegmentLib.pipeline import NOISE_METHODS
+
+    assert _enum_values("NoiseMethod") == set(NOISE_METHODS) - {"auto"}
+    assert _enum_values("NoiseModel") == set(NOISE_MODELS)
 
 
 def test_module_metadata_and_lazy_engine_imports():

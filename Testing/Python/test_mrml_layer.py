@@ -376,3 +376,26 @@ def test_eye_centres_from_markups_by_label_or_side(scene, subject_node):
     with pytest.raises(EyeAtlasError, match="two points for the left eye"):
         eye_centres_from_markups(points, subject_node)
     assert eye_centres_from_markups(None, subject_node) == {}
+
+
+@pytest.mark.slow
+def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scene, scene_run, subject, subject_node,
+                                                                             synthetic_atlas_dir, monkeypatch):
+    from EyeAtlasSegmentLib.cnr import CNR_COLUMNS
+    from EyeAtlasSegmentLib.pipeline import resolve_noise_method
+    from EyeAtlasSegmentMRML import scene_pipeline
+
+    captured = {}
+
+    def capture(image, atlas_dir, options, *args):
+        captured["method"] = resolve_noise_method(options)
+        captured["repeat"] = options.repeat
+        return scene_run.pipeline
+
+    monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
+    result = scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, repeat_volume=subject_node)
+    assert captured["method"] == "difference" and same_grid(captured["repeat"], subject.image)
+    table = result.cnr_table.GetTable()
+    assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(CNR_COLUMNS)
+    assert table.GetNumberOfRows() == len(scene_run.pipeline.cnr) == 22
+    assert result.cnr_table.GetColumnDescription("cnr_pooled").startswith("|mean_a - mean_b|")

@@ -220,7 +220,7 @@ def test_noise_method_auto_and_explicit_choices():
     assert resolve_noise_method(PipelineOptions(repeat=sitk.Image([8, 8, 8], sitk.sitkFloat32),
                                                 noise_roi=sitk.Image([8, 8, 8], sitk.sitkUInt8))) == "difference"
     assert resolve_noise_method(PipelineOptions(noise_method="naive")) == "naive"
-    with pytest.raises(EyeAtlasError, match="needs --repeat IMAGE2"):
+    with pytest.raises(EyeAtlasError, match=r"needs a second identical acquisition.*--repeat IMAGE2"):
         resolve_noise_method(PipelineOptions(noise_method="difference"))
 
 
