@@ -45,6 +45,7 @@ METHODS = {
     "air, sos (n known), power-corrected signal": ("air", "sos", "power"),
     "air, none (raw SD)": ("air", "none", "none"),
     "difference": ("difference", "none", "none"),
+    "difference, power-corrected signal": ("difference", "none", "power"),
     "naive (SD outside mask)": ("naive", "none", "none"),
 }
 EROSIONS_MM = (0.0, 1.5)
@@ -95,7 +96,8 @@ def synthetic_tables(seed: int, repeats: int) -> str:
     labels = subject.truth_labels
     tissue = _tissue_means(subject)
     lines = ["\n**Partial-volume bias of the measured region** (noise-free region mean vs tissue intensity before "
-             "the PSF, true labels, 1.5 mm voxels)\n", "| erosion | globe | lens | optic nerve |", "|---|---|---|---|"]
+             "the PSF, true labels, 1.5 mm voxels)\n",
+             "| erosion | " + " | ".join(k.replace("_", " ") for k in STRUCTURES_SHOWN) + " |", "|---|---|---|---|"]
     for erosion in EROSIONS_MM:
         truth = _region_truth(subject, None, erosion)
         cells = [_percent(_mean_error([truth[(e, k)][0] / tissue[(e, k)] - 1 for e in EYES if (e, k) in truth]))

@@ -180,7 +180,9 @@ def _add_snr(row: StructureStats, roi_signal: np.ndarray, noise: NoiseEstimate, 
         if noise.reason:
             notes.append(noise.reason)
     channels = 1 if pair is not None else noise.channels
-    row.snr_signal = _signal(roi_signal, row.roi_mean, sigma, channels, roi.signal_correction)
+    # Difference method: the power of each acquisition, (M1² + M2²)/2, carries the 2σ² floor exactly.
+    power_source = roi_signal if pair is None else np.sqrt(0.5 * (pair[0] ** 2 + pair[1] ** 2))
+    row.snr_signal = _signal(power_source, row.roi_mean, sigma, channels, roi.signal_correction)
     if row.snr_signal == 0:
         notes.append("signal is at the noise floor (mean(M²) ≤ 2nσ²): power-corrected signal set to 0")
     row.snr, row.snr_ci_low, row.snr_ci_high = mean_snr_ci(row.snr_signal, row.roi_sd or 0.0, row.roi_voxels,

@@ -225,7 +225,7 @@ def test_noise_method_auto_and_explicit_choices():
 
 
 def test_power_signal_correction_removes_the_noise_floor_of_a_dark_noisy_structure():
-    """At A/σ = 2 the Rician mean is 2.47σ (+23 %); √(mean(M²) − 2σ²) recovers A."""
+    """At A/σ = 2 the Rician mean is 2.27σ (+14 %); √(mean(M²) − 2σ²) recovers A."""
     rng = np.random.default_rng(9)
     shape = (40, 40, 40)
     signal = np.full(shape, 20.0)
@@ -248,3 +248,21 @@ def _laguerre_half(x: float) -> float:
         return sum((z / 2) ** (2 * k + 1) / (math.factorial(k) * math.factorial(k + 1)) for k in range(30))
 
     return math.exp(x / 2) * ((1 - x) * float(i0(-x / 2)) - x * i1(-x / 2))
+
+
+def test_power_correction_in_the_difference_method_uses_the_power_of_each_acquisition():
+    rng = np.random.default_rng(10)
+    shape = (40, 40, 40)
+    signal = np.full(shape, 20.0)
+    labels = sitk.GetImageFromArray(np.full(shape, output_label("right", 2), np.uint8))
+    first, second = (sitk.GetImageFromArray(magnitude_with_noise(signal, 10.0, rng).astype(np.float32))
+                     for _ in range(2))
+    rows = structure_statistics(first, labels, ["right"], NoiseEstimate("difference", None, 0, model="none"),
+                                RoiOptions(signal_correction="power"), repeat=second)
+    globe = _row(rows, "globe")
+    # At A/σ = 2 magnitude noise is not Gaussian: SD(M1 − M2)/√2 estimates the Rician SD √(A² + 2σ² − E[M]²)
+    # (0.92σ here), not σ; the power-corrected signal is then √(A² + 2σ² − 2·Var(M)), 4 % above A.
+    rician_mean = 10.0 * math.sqrt(math.pi / 2) * _laguerre_half(-(2.0 ** 2) / 2)
+    rician_var = 20.0 ** 2 + 2 * 10.0 ** 2 - rician_mean ** 2
+    assert globe.noise_sd == pytest.approx(math.sqrt(rician_var), rel=0.03)
+    assert globe.snr_signal == pytest.approx(math.sqrt(20.0 ** 2 + 2 * 10.0 ** 2 - 2 * rician_var), rel=0.03)
