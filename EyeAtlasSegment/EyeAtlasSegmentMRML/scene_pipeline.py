@@ -16,7 +16,7 @@ from EyeAtlasSegmentLib.pipeline import PipelineOptions, PipelineResult, run_pip
 from EyeAtlasSegmentLib.registration import ProgressCallback
 from EyeAtlasSegmentLib.structures import EYES
 
-from .plot_nodes import snr_plot
+from .plot_nodes import cnr_plot, snr_plot
 from .noise_segments import noise_mask_from_segments
 from .segmentation_nodes import segmentation_from_labels
 from .table_nodes import cnr_table, statistics_table
@@ -32,6 +32,7 @@ class SceneResult:
     table: object  # vtkMRMLTableNode, one row per eye × structure
     cnr_table: object  # vtkMRMLTableNode, one row per eye × structure pair
     plot_chart: object  # vtkMRMLPlotChartNode, SNR per structure
+    cnr_chart: object  # vtkMRMLPlotChartNode, CNR per structure pair
     transforms: dict  # eye → vtkMRMLTransformNode (atlas → patient; place atlas volumes under it)
     pipeline: PipelineResult
 
@@ -66,6 +67,7 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
         table = statistics_table(scene, result.stats, f"{name} statistics")
         contrast = cnr_table(scene, result.cnr, f"{name} CNR")
         chart = snr_plot(scene, table, f"{name} SNR")
+        contrast_chart = cnr_plot(scene, contrast, f"{name} CNR chart")
         transforms = {eye: transform_node_from_sitk(scene, result.eyes[eye].registration.patient_to_atlas,
                                                     f"{name} {eye} atlas to patient") for eye in eyes}
     except Exception:
@@ -74,7 +76,7 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
             if node is not None:
                 scene.RemoveNode(node)
         raise
-    return SceneResult(segmentation, table, contrast, chart, transforms, result)
+    return SceneResult(segmentation, table, contrast, chart, contrast_chart, transforms, result)
 
 
 def _node_ids(scene) -> set[str]:

@@ -164,7 +164,7 @@ def test_snr_plot_has_a_bar_series_per_eye_with_the_table_values(scene, subject)
     for eye, index in zip(EYES, range(2)):
         series = chart.GetNthPlotSeriesNode(index)
         assert series.GetPlotType() == series.PlotTypeBar
-        values = slicer.util.arrayFromTableColumn(series.GetTableNode(), "snr")
+        values = slicer.util.arrayFromTableColumn(series.GetTableNode(), "value")
         expected = [row.snr for row in stats if row.eye == eye]
         np.testing.assert_allclose(values, expected)
 
@@ -399,3 +399,8 @@ def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scen
     assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(CNR_COLUMNS)
     assert table.GetNumberOfRows() == len(scene_run.pipeline.cnr) == 22
     assert result.cnr_table.GetColumnDescription("cnr_pooled").startswith("|mean_a - mean_b|")
+    assert result.cnr_chart.GetNumberOfPlotSeriesNodes() == 2
+    right = result.cnr_chart.GetNthPlotSeriesNode(0).GetTableNode()
+    expected = [row.cnr for row in scene_run.pipeline.cnr if row.eye == "right"]
+    np.testing.assert_allclose(slicer.util.arrayFromTableColumn(right, "value"), expected)
+    assert right.GetTable().GetValueByName(0, "label").ToString() == "lens – globe"
