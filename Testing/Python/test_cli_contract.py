@@ -60,13 +60,17 @@ def test_run_writes_the_files_on_the_input_grid(cli_run, subject_file):
     assert set(np.unique(values)) == {0, *range(1, 10), *range(11, 20)}
 
 
+def _read_csv(path) -> tuple[list[str], list[dict]]:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames), list(reader)
+
+
 @pytest.mark.slow
 def test_stats_csv_has_one_row_per_eye_and_structure(cli_run):
     _, out = cli_run
-    with open(out / "stats.csv", newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        assert set(REQUIRED_COLUMNS) <= set(reader.fieldnames)
+    columns, rows = _read_csv(out / "stats.csv")
+    assert set(REQUIRED_COLUMNS) <= set(columns)
     assert len(rows) == 18
     assert {(r["eye"], int(r["label"])) for r in rows} == {("right", n) for n in range(1, 10)} | {
         ("left", n) for n in range(11, 20)}
@@ -82,10 +86,8 @@ def test_cnr_csv_has_the_default_pairs_for_both_eyes(cli_run):
     from EyeAtlasSegmentLib.cnr import CNR_COLUMNS, DEFAULT_CNR_PAIRS
 
     _, out = cli_run
-    with open(out / "cnr.csv", newline="") as handle:
-        reader = csv.DictReader(handle)
-        rows = list(reader)
-        assert list(reader.fieldnames) == list(CNR_COLUMNS)
+    columns, rows = _read_csv(out / "cnr.csv")
+    assert columns == list(CNR_COLUMNS)
     assert {(r["eye"], r["structure_a"], r["structure_b"]) for r in rows} == {
         (eye, a, b) for eye in ("right", "left") for a, b in DEFAULT_CNR_PAIRS}
     lens_globe = next(r for r in rows if r["eye"] == "right" and r["structure_a"] == "lens")
