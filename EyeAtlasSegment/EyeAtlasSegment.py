@@ -306,19 +306,21 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
     def run(self, volumeNode, atlasDir, sex: str = "combined", eye: str = "both", engine: str = "simpleitk",
             eyeCentres=None, noiseMethod: str = "air", noiseModel: str = "rayleigh_sd", channels: int = 1,
             noiseSegmentation=None, repeatVolume=None, noiseScanVolume=None, erosionMm: float = 0.0,
-            minRoiVoxels: int = 20, powerSignal: bool = False,
+            minRoiVoxels: int = 20, powerSignal: bool = False, cnrPairs: Optional[list] = None,
             progress: Optional[Callable[[float, str], None]] = None,
             isCancelled: Optional[Callable[[], bool]] = None, askConsent: bool = False):
         """Segment the eyes of ``volumeNode``; returns (segmentation node, statistics table node).
 
         ``noiseMethod``: "air", "roi" (``noiseSegmentation``), "noise_scan" (``noiseScanVolume``), "difference"
         (``repeatVolume``, a second identical scan on the same grid) or "naive" (comparison only); ``noiseModel``:
-        "rayleigh_sd", "rayleigh_mean", "sos" (with ``channels``) or "none". The full result (engine report, noise
-        estimate, CNR table, transform nodes, SNR plot) is ``self.lastResult``.
+        "rayleigh_sd", "rayleigh_mean", "sos" (with ``channels``) or "none". ``cnrPairs``: extra CNR pairs of structure
+        keys, e.g. [("lens", "optic_nerve")], measured besides the default ones. The full result (engine report,
+        noise estimate, CNR table, transform nodes, SNR plot) is ``self.lastResult``.
         """
         if volumeNode is None:
             raise ValueError(_("Select an input volume."))
         ensurePythonPackages(ENGINE_PACKAGES.get(engine, {}), askConsent)
+        from EyeAtlasSegmentLib.cnr import DEFAULT_CNR_PAIRS, parse_pairs
         from EyeAtlasSegmentLib.pipeline import PipelineOptions
         from EyeAtlasSegmentLib.statistics import RoiOptions
         from EyeAtlasSegmentLib.structures import EYES
@@ -330,7 +332,8 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
             sex=sex, eyes=EYES if eye == "both" else (eye,), engine=get_slicer_engine(engine),
             centres_ras_mm=eye_centres_from_markups(eyeCentres, volumeNode), noise_method=noiseMethod,
             noise_model=noiseModel, channels=channels,
-            roi=RoiOptions(erosionMm, minRoiVoxels, "power" if powerSignal else "none"))
+            roi=RoiOptions(erosionMm, minRoiVoxels, "power" if powerSignal else "none"),
+            cnr_pairs=list(DEFAULT_CNR_PAIRS) + parse_pairs([f"{a}:{b}" for a, b in cnrPairs or []]))
         inputs = {"roi": {"noise_segmentation": noiseSegmentation}, "difference": {"repeat_volume": repeatVolume},
                   "noise_scan": {"noise_scan_volume": noiseScanVolume}}.get(noiseMethod, {})
         self.lastResult = run_in_scene(volumeNode, atlasDir, options, progress=progress,
