@@ -56,4 +56,19 @@ def noise_for_segmentation(segmentation_node, volume_node) -> tuple[NoiseEstimat
     ids = noise_segment_ids(segmentation_node)
     if ids:
         return noise_from_segments(segmentation_node, volume_node, ids), ids
-    return estimate_noise_from_air(image_from_volume_node(volume_node)), []
+    image = image_from_volume_node(volume_node)
+    return estimate_noise_from_air(image, eye_centres_lps_mm=globe_centres_lps(segmentation_node, volume_node, image)), []
+
+
+def globe_centres_lps(segmentation_node, volume_node, image: sitk.Image) -> list[np.ndarray]:
+    """Centroids (LPS mm) of the segments named "… globe": the eyes, whose ghost bands are kept out of the air."""
+    segmentation = segmentation_node.GetSegmentation()
+    centres = []
+    for index in range(segmentation.GetNumberOfSegments()):
+        if "globe" in segmentation.GetNthSegment(index).GetName().lower():
+            mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segmentation.GetNthSegmentID(index),
+                                                              volume_node)
+            if mask.any():
+                ijk = np.argwhere(mask).mean(axis=0)[::-1]
+                centres.append(np.asarray(image.TransformContinuousIndexToPhysicalPoint(tuple(map(float, ijk)))))
+    return centres

@@ -1,7 +1,8 @@
 """SNR in Slicer's Segment Statistics module, for any segmentation and scalar volume.
 
 Noise σ comes from the segmentation's own segments named "noise", "air" or "background" (their union, drawn by
-the user in air), else from air found automatically around the head; σ = SD_air / 0.655 (Rayleigh). When the
+the user in air), else from air found automatically around the head, away from ghost bands through segments
+named "… globe"; σ = SD_air / 0.655 (Rayleigh). When the
 background is zero-filled, clipped or too small, SNR is left empty and "SNR note" says why. The computation is
 the MRML layer's (tested without Qt); this class only adapts it to the plugin interface.
 """

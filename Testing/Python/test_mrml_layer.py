@@ -358,6 +358,14 @@ def test_segment_statistics_noise_comes_from_air_named_segments_else_automatic_a
     automatic, ids = noise_for_segmentation(without_air, subject_node)
     assert ids == [] and automatic.method == "air_background"
     assert automatic.sigma == pytest.approx(SIGMA, rel=0.03)
+    assert automatic.details["ghost_band_excluded"] > 0  # bands through both globes' centroids
+    from EyeAtlasSegmentMRML.noise_segments import globe_centres_lps
+
+    centres = globe_centres_lps(without_air, subject_node, subject.image)
+    expected = [np.array([-r, -a, s]) for r, a, s in subject.globe_centres_ras_mm.values()]
+    assert len(centres) == 2
+    for centre in centres:
+        assert min(np.linalg.norm(centre - e) for e in expected) < 2.0
 
 
 def test_eye_centres_from_markups_by_label_or_side(scene, subject_node):
