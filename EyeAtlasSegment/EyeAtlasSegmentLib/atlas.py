@@ -17,17 +17,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import AtlasError
-from .geometry import direction_matrix
+from .geometry import direction_matrix, same_grid
 from .structures import N_LABELS
 
 SEXES = ("combined", "female", "male")
 #: DICOM Patient's Sex (0010,0040) → atlas template; "O" (other) and unknown values use no guess.
 _SEX_FROM_DICOM = {"M": "male", "F": "female"}
-
-
-def atlas_sex_from_dicom(patient_sex: str | None) -> str | None:
-    """The atlas template for a DICOM Patient's Sex value ("M" → male, "F" → female), else None (ask the user)."""
-    return _SEX_FROM_DICOM.get((patient_sex or "").strip().upper())
 TEMPLATE_NAME = "0_template.nii.gz"
 LABELS_NIFTI_NAME = "1_max_prob_map.nii.gz"
 LABELS_NPY_NAME = "1_max_prob_map.npy"
@@ -45,6 +40,11 @@ class Atlas:
     labels_file: Path
     synthetic: bool
     side: str = "right"
+
+
+def atlas_sex_from_dicom(patient_sex: str | None) -> str | None:
+    """The atlas template for a DICOM Patient's Sex value ("M" → male, "F" → female), else None (ask the user)."""
+    return _SEX_FROM_DICOM.get((patient_sex or "").strip().upper())
 
 
 def resolve_atlas_folder(atlas_dir: str | Path, sex: str) -> Path:
@@ -134,11 +134,7 @@ def _read_npy_labels(path: Path, template: sitk.Image) -> np.ndarray:
 
 
 def _check_same_grid(template: sitk.Image, labels: sitk.Image, labels_file: Path) -> None:
-    same = (template.GetSize() == labels.GetSize()
-            and np.allclose(template.GetSpacing(), labels.GetSpacing(), atol=1e-4)
-            and np.allclose(template.GetOrigin(), labels.GetOrigin(), atol=1e-3)
-            and np.allclose(template.GetDirection(), labels.GetDirection(), atol=1e-5))
-    if not same:
+    if not same_grid(template, labels):
         raise AtlasError(f"{labels_file} is not on the template's voxel grid (size/spacing/origin/direction differ)")
 
 

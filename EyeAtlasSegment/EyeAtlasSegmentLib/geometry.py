@@ -91,3 +91,12 @@ def voxel_centres_lps(image: sitk.Image) -> np.ndarray:
     ijk = np.stack([i, j, k], axis=-1)
     lin = direction_matrix(image) @ np.diag(image.GetSpacing())
     return ijk @ lin.T + np.asarray(image.GetOrigin())
+
+
+def same_grid(a: sitk.Image, b: sitk.Image, *, spacing_mm: float = 1e-4, origin_mm: float = 1e-3,
+              direction: float = 1e-5, rtol: float = 1e-5) -> bool:
+    """True when two images share size and, within the given tolerances, spacing, origin and direction (mm)."""
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), rtol=rtol, atol=spacing_mm)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), rtol=rtol, atol=origin_mm)
+            and np.allclose(a.GetDirection(), b.GetDirection(), rtol=rtol, atol=direction))

@@ -16,7 +16,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputImageError
-from .geometry import LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affine, set_geometry_from_ras_affine
+from .geometry import (LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affine, same_grid,
+                       set_geometry_from_ras_affine)
 from .safe_pickle import load_pickle_safely
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy", ".pkl", ".pickle")
@@ -476,15 +477,8 @@ def write_label_image(labels: sitk.Image, reference: LoadedImage, path: str | Pa
 
 
 def _require_same_grid(labels: sitk.Image, reference: sitk.Image) -> None:
-    same_grid = (
-        labels.GetDimension() == 3
-        and labels.GetNumberOfComponentsPerPixel() == 1
-        and labels.GetSize() == reference.GetSize()
-        and np.allclose(labels.GetSpacing(), reference.GetSpacing(), rtol=0, atol=1e-5)
-        and np.allclose(labels.GetOrigin(), reference.GetOrigin(), rtol=0, atol=1e-5)
-        and np.allclose(labels.GetDirection(), reference.GetDirection(), rtol=0, atol=1e-6)
-    )
-    if not same_grid:
+    if not (labels.GetDimension() == 3 and labels.GetNumberOfComponentsPerPixel() == 1
+            and same_grid(labels, reference, spacing_mm=1e-5, origin_mm=1e-5, direction=1e-6, rtol=0)):
         raise ValueError(
             f"labels grid (size {labels.GetSize()}, spacing {labels.GetSpacing()}, origin {labels.GetOrigin()}) "
             f"differs from the reference image grid (size {reference.GetSize()}, spacing {reference.GetSpacing()}, "

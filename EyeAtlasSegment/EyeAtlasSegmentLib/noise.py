@@ -20,6 +20,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import GridMismatchError
+from .geometry import same_grid
 
 RAYLEIGH_SD_FACTOR = float(np.sqrt((4.0 - np.pi) / 2.0))  # 0.655
 RAYLEIGH_MEAN_FACTOR = float(np.sqrt(np.pi / 2.0))  # 1.253
@@ -207,9 +208,7 @@ def estimate_noise_from_air(image: sitk.Image, model: str = "rayleigh_sd", chann
 
 def require_same_grid(image: sitk.Image, other: sitk.Image, what: str) -> None:
     """Raise ValueError naming both grids when ``other`` is not on ``image``'s voxel grid."""
-    if other.GetSize() != image.GetSize() or not np.allclose(other.GetOrigin(), image.GetOrigin(), atol=1e-3) or \
-            not np.allclose(other.GetSpacing(), image.GetSpacing(), atol=1e-4) or \
-            not np.allclose(other.GetDirection(), image.GetDirection(), atol=1e-4):
+    if not same_grid(other, image, direction=1e-4):
         raise GridMismatchError(f"the {what} must be on the image's voxel grid (same size, spacing, origin and direction): "
                          f"image {image.GetSize()} voxels of {np.round(image.GetSpacing(), 3).tolist()} mm, "
                          f"{what} {other.GetSize()} voxels of {np.round(other.GetSpacing(), 3).tolist()} mm")

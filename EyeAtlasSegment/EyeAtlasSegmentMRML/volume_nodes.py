@@ -7,7 +7,6 @@ Voxel arrays are (k, j, i) in both ``slicer.util.arrayFromVolume`` and ``sitk.Ge
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -71,15 +70,3 @@ def add_volume_node(scene, image: sitk.Image, name: str, labelmap: bool = False,
     if not node.GetDisplayNode():
         node.CreateDefaultDisplayNodes()
     return node
-
-
-def same_grid(a: sitk.Image, b: sitk.Image, tolerance_mm: float = 1e-3) -> bool:
-    """True when two images share size, spacing, origin and direction."""
-    return (a.GetSize() == b.GetSize() and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=1e-5)
-            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tolerance_mm)
-            and np.allclose(a.GetDirection(), b.GetDirection(), atol=1e-5))
-
-
-def optional_node_image(node) -> Optional[sitk.Image]:
-    """``image_from_volume_node`` for an optional node (None stays None)."""
-    return None if node is None else image_from_volume_node(node)

@@ -28,8 +28,9 @@ from EyeAtlasSegmentMRML.segment_statistics import all_segment_statistics  # noq
 from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation, segmentation_from_labels  # noqa: E402
 from EyeAtlasSegmentMRML.table_nodes import COLUMN_INFO, statistics_table  # noqa: E402
 from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transform_node_from_sitk  # noqa: E402
+from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
 from EyeAtlasSegmentMRML.volume_nodes import (add_volume_node, image_from_volume_node,  # noqa: E402
-                                              loaded_image_from_volume_node, same_grid)
+                                              loaded_image_from_volume_node)
 
 SIGMA = 20.0
 
@@ -63,7 +64,7 @@ def test_volume_node_round_trip_keeps_grid_and_voxels(scene):
     image = _oblique_image()
     node = add_volume_node(scene, image, "oblique")
     back = image_from_volume_node(node)
-    assert same_grid(image, back, tolerance_mm=1e-6)
+    assert same_grid(image, back, spacing_mm=1e-5, origin_mm=1e-6)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(back), sitk.GetArrayFromImage(image))
     # Slicer's IJK→RAS is the LPS geometry with x and y negated.
     import vtk  # noqa: PLC0415
@@ -80,7 +81,7 @@ def test_volume_node_written_by_slicer_reads_back_with_the_same_geometry(scene, 
     storage = slicer.vtkMRMLVolumeArchetypeStorageNode()
     storage.SetFileName(str(tmp_path / "v.nrrd"))
     assert storage.WriteData(node)
-    assert same_grid(sitk.ReadImage(str(tmp_path / "v.nrrd")), image, tolerance_mm=1e-5)
+    assert same_grid(sitk.ReadImage(str(tmp_path / "v.nrrd")), image, spacing_mm=1e-5, origin_mm=1e-5)
 
 
 def test_loaded_image_from_volume_node_refuses_tiny_and_vector_volumes(scene):
@@ -332,7 +333,7 @@ def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, s
     monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
     scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, noise_segmentation=segmentation)
     np.testing.assert_array_equal(sitk.GetArrayFromImage(captured["roi"]), air)
-    assert same_grid(captured["roi"], subject.image)
+    assert same_grid(captured["roi"], subject.image, spacing_mm=1e-5)
 
 
 def _air_corner_segmentation(scene, subject, subject_node, segment_name_: str):
@@ -402,7 +403,7 @@ def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scen
 
     monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
     result = scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, repeat_volume=subject_node)
-    assert captured["method"] == "difference" and same_grid(captured["repeat"], subject.image)
+    assert captured["method"] == "difference" and same_grid(captured["repeat"], subject.image, spacing_mm=1e-5)
     table = result.cnr_table.GetTable()
     assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(CNR_COLUMNS)
     assert table.GetNumberOfRows() == len(scene_run.pipeline.cnr) == 22
