@@ -13,11 +13,11 @@ from typing import Optional, Sequence
 import SimpleITK as sitk
 
 from .atlas import SEXES
+from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .engines import ENGINES
 from .errors import EyeAtlasError
-from .outputs import write_outputs
-from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .noise import NOISE_MODELS
+from .outputs import write_outputs
 from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, run_pipeline
 from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES

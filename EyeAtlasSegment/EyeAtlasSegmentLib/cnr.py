@@ -16,8 +16,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .noise import Z_95, NoiseEstimate
+from .noise import NoiseEstimate, interval95
 from .statistics import StructureStats
+from .structures import STRUCTURES
 
 RECTI = ("lateral_rectus", "medial_rectus", "inferior_rectus", "superior_rectus")
 #: Anatomically meaningful pairs (structure keys), measured in each eye.
@@ -59,8 +60,6 @@ class CnrRow:
 
 def parse_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
     """User pairs "A:B" of structure keys (e.g. "lens:globe"), checked against the atlas structures."""
-    from .structures import STRUCTURES
-
     keys = {s.key for s in STRUCTURES}
     pairs = []
     for spec in specs:
@@ -69,10 +68,6 @@ def parse_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
             raise ValueError(f"CNR pair {spec!r} must be two different structures as A:B, from: {', '.join(sorted(keys))}")
         pairs.append((parts[0], parts[1]))
     return pairs
-
-
-def _interval(value: float, rel_se: float) -> tuple[float, float]:
-    return max(0.0, value * (1 - Z_95 * rel_se)), value * (1 + Z_95 * rel_se)
 
 
 def contrast_to_noise(stats: Sequence[StructureStats], noise: NoiseEstimate,
@@ -103,14 +98,14 @@ def _pair(eye: str, a: StructureStats, b: StructureStats, noise: NoiseEstimate) 
     if pooled_var > 0:
         row.cnr_pooled = delta / np.sqrt(pooled_var)
         se_var = np.sqrt(2 * sa ** 4 / (a.roi_voxels - 1) + 2 * sb ** 4 / (b.roi_voxels - 1))
-        row.cnr_pooled_ci_low, row.cnr_pooled_ci_high = _interval(row.cnr_pooled,
+        row.cnr_pooled_ci_low, row.cnr_pooled_ci_high = interval95(row.cnr_pooled,
                                                                   np.hypot(rel_delta, 0.5 * se_var / pooled_var))
     sigma, sigma_rel_se = _pair_sigma(a, b, noise)
     if sigma is None:
         row.note = a.snr_note or noise.reason or "noise σ undefined: only the pooled CNR is given"
         return row
     row.cnr_noise_sd, row.cnr = sigma, delta / sigma
-    row.cnr_ci_low, row.cnr_ci_high = _interval(row.cnr, np.hypot(rel_delta, sigma_rel_se or 0.0))
+    row.cnr_ci_low, row.cnr_ci_high = interval95(row.cnr, np.hypot(rel_delta, sigma_rel_se or 0.0))
     return row
 
 

@@ -63,8 +63,24 @@ class NoiseEstimate:
         """95 % confidence interval of σ (normal approximation), or None."""
         if self.sigma is None or self.sigma_rel_se is None:
             return None
-        half = Z_95 * self.sigma_rel_se * self.sigma
-        return max(0.0, self.sigma - half), self.sigma + half
+        return interval95(self.sigma, self.sigma_rel_se)
+
+
+def interval95(value: float, rel_se: float) -> tuple[float, float]:
+    """95 % interval value·(1 ± 1.96·rel_se) of a non-negative quantity (lower end clipped at 0)."""
+    return max(0.0, value * (1 - Z_95 * rel_se)), value * (1 + Z_95 * rel_se)
+
+
+def sample_kurtosis(values: np.ndarray) -> float:
+    """κ = m4 / m2² of the samples (3 for Gaussian); 3 for constant samples."""
+    centred = np.asarray(values, dtype=np.float64) - np.mean(values)
+    variance = float(np.mean(centred ** 2))
+    return float(np.mean(centred ** 4) / variance ** 2) if variance > 0 else 3.0
+
+
+def sd_relative_se(kurtosis: float, n: int) -> float:
+    """Relative standard error of a sample SD by the delta method: ½·√((κ−1)/n) (independent samples)."""
+    return float(0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / n))
 
 
 HEAD_MASK_SPACING_MM = 4.0
@@ -118,8 +134,7 @@ def air_region(image: sitk.Image, eye_centres_lps_mm: Sequence[Sequence[float]] 
                                             useImageSpacing=True)
     candidates = sitk.GetArrayFromImage(distance) > AIR_DISTANCE_FROM_HEAD_MM
     values = sitk.GetArrayViewFromImage(image)
-    in_band = ghost_band_mask(image, eye_centres_lps_mm) & candidates if len(eye_centres_lps_mm) else \
-        np.zeros_like(candidates)
+    in_band = ghost_band_mask(image, eye_centres_lps_mm) & candidates
     outside_band = candidates & ~in_band
     zero = outside_band & (values == 0)
     clipped = outside_band & (values >= values.max())
@@ -159,8 +174,8 @@ def sigma_from_background_samples(values: np.ndarray, method: str, model: str = 
     if problem:
         return NoiseEstimate("undefined", None, n, problem, model=model, channels=channels)
     sd, mean = float(np.std(values, ddof=1)), float(np.mean(values))
-    kurtosis = float(np.mean((values - mean) ** 4) / np.var(values) ** 2)
-    sd_rel_se = 0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / n)
+    kurtosis = sample_kurtosis(values)
+    sd_rel_se = sd_relative_se(kurtosis, n)
     details = {"background_sd": sd, "background_mean": mean, "background_kurtosis": kurtosis,
                "mean_to_sd_ratio": mean / sd, "rayleigh_mean_to_sd_ratio": RAYLEIGH_MEAN_FACTOR / RAYLEIGH_SD_FACTOR}
     if model == "rayleigh_sd":
@@ -207,33 +222,36 @@ def estimate_noise_from_air(image: sitk.Image, model: str = "rayleigh_sd", chann
 
 
 def require_same_grid(image: sitk.Image, other: sitk.Image, what: str) -> None:
-    """Raise ValueError naming both grids when ``other`` is not on ``image``'s voxel grid."""
+    """Raise ``GridMismatchError`` naming both grids when ``other`` is not on ``image``'s voxel grid."""
     if not same_grid(other, image, direction=1e-4):
-        raise GridMismatchError(f"the {what} must be on the image's voxel grid (same size, spacing, origin and direction): "
-                         f"image {image.GetSize()} voxels of {np.round(image.GetSpacing(), 3).tolist()} mm, "
-                         f"{what} {other.GetSize()} voxels of {np.round(other.GetSpacing(), 3).tolist()} mm")
+        raise GridMismatchError(
+            f"the {what} must be on the image's voxel grid (same size, spacing, origin and direction): "
+            f"image {image.GetSize()} voxels of {np.round(image.GetSpacing(), 3).tolist()} mm, "
+            f"{what} {other.GetSize()} voxels of {np.round(other.GetSpacing(), 3).tolist()} mm")
+
+
+def _sigma_from_nonzero_samples(values: np.ndarray, method: str, model: str, channels: int) -> NoiseEstimate:
+    """Exact zeros carry no noise: refused as zero-filled when they are the majority of ≥ ``MIN_NOISE_VOXELS``
+    samples, else dropped before ``sigma_from_background_samples``."""
+    values = np.asarray(values, dtype=np.float64).ravel()
+    zero_fraction = float(np.mean(values == 0)) if values.size else 0.0
+    if zero_fraction > MAX_ZERO_FRACTION and values.size >= MIN_NOISE_VOXELS:
+        return _zero_filled(values.size, zero_fraction, model, channels)
+    return sigma_from_background_samples(values[values != 0], method, model, channels)
 
 
 def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image, model: str = "rayleigh_sd",
                             channels: int = 1) -> NoiseEstimate:
     """σ from a user-given air ROI (non-zero voxels of ``roi``, same grid); zero-valued voxels are excluded."""
     require_same_grid(image, roi, "noise ROI")
-    values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(roi) != 0].astype(np.float64)
-    zero_fraction = float(np.mean(values == 0)) if values.size else 0.0
-    if zero_fraction > MAX_ZERO_FRACTION and values.size >= MIN_NOISE_VOXELS:
-        return _zero_filled(values.size, zero_fraction, model, channels)
-    return sigma_from_background_samples(values[values != 0], "roi", model, channels)
+    values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(roi) != 0]
+    return _sigma_from_nonzero_samples(values, "roi", model, channels)
 
 
 def estimate_noise_from_noise_scan(noise_scan: sitk.Image, model: str = "rayleigh_sd",
                                    channels: int = 1) -> NoiseEstimate:
     """σ from a noise-only acquisition (same protocol, no RF excitation): every non-zero voxel is noise."""
-    values = sitk.GetArrayViewFromImage(noise_scan).astype(np.float64).ravel()
-    zero_fraction = float(np.mean(values == 0))
-    if zero_fraction > MAX_ZERO_FRACTION:
-        return _zero_filled(values.size, zero_fraction, model, channels)
-    return sigma_from_background_samples(values[values != 0], "noise_scan", model, channels)
-
+    return _sigma_from_nonzero_samples(sitk.GetArrayViewFromImage(noise_scan), "noise_scan", model, channels)
 
 
 def naive_outside_mask_noise(image: sitk.Image, labels: sitk.Image) -> NoiseEstimate:
@@ -247,8 +265,7 @@ def naive_outside_mask_noise(image: sitk.Image, labels: sitk.Image) -> NoiseEsti
     if values.size < 2:
         return NoiseEstimate("undefined", None, int(values.size), "no voxels outside the structures", model="none")
     sd, mean = float(np.std(values, ddof=1)), float(np.mean(values))
-    kurtosis = float(np.mean((values - mean) ** 4) / np.var(values) ** 2)
     return NoiseEstimate("naive_outside_mask", sd, int(values.size),
                          "naive recipe (SD of everything outside the structures, tissue included): biased, for "
                          "comparison only", {"background_mean": mean, "background_sd": sd}, "none", 1,
-                         float(0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / values.size)))
+                         sd_relative_se(sample_kurtosis(values), values.size))

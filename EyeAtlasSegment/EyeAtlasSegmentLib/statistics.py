@@ -18,7 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .geometry import voxel_volume_mm3
-from .noise import Z_95, NoiseEstimate, require_same_grid
+from .noise import NoiseEstimate, interval95, require_same_grid, sample_kurtosis, sd_relative_se
 from .structures import STRUCTURES, output_label
 
 CSV_COLUMNS = ("eye", "label", "atlas_label", "structure", "voxels", "volume_mm3", "mean", "sd", "median",
@@ -95,18 +95,14 @@ def mean_snr_ci(mean: float, sd: float, n: int, sigma: float, sigma_rel_se: Opti
     snr = mean / sigma
     if sigma_rel_se is None or n < 2 or mean == 0:
         return snr, None, None
-    rel = np.hypot(sd / (abs(mean) * np.sqrt(n)), sigma_rel_se)
-    return snr, max(0.0, snr * (1 - Z_95 * rel)), snr * (1 + Z_95 * rel)
+    return (snr, *interval95(snr, float(np.hypot(sd / (abs(mean) * np.sqrt(n)), sigma_rel_se))))
 
 
 def difference_noise(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
     """σ = SD(I1−I2)/√2 of paired samples and its relative standard error ½·√((κ−1)/n)."""
     difference = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
-    n = difference.size
     sigma = float(np.std(difference, ddof=1) / np.sqrt(2.0))
-    centred = difference - difference.mean()
-    kurtosis = float(np.mean(centred ** 4) / np.mean(centred ** 2) ** 2) if sigma > 0 else 3.0
-    return sigma, float(0.5 * np.sqrt(max(kurtosis - 1.0, 0.0) / n))
+    return sigma, sd_relative_se(sample_kurtosis(difference), difference.size)
 
 
 def _signal(values: np.ndarray, mean: float, sigma: float, channels: int, correction: str) -> float:
