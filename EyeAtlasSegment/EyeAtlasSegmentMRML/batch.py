@@ -23,7 +23,8 @@ from EyeAtlasSegmentLib.engines import ENGINES  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
 from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, load_image  # noqa: E402
 from EyeAtlasSegmentLib.outputs import write_outputs  # noqa: E402
-from EyeAtlasSegmentMRML.headless import ensure_scene, inside_slicer_application  # noqa: E402
+from EyeAtlasSegmentMRML.headless import (ensure_scene, inside_slicer_application, node_ids,  # noqa: E402
+                                          remove_nodes_except)
 
 SEGMENTATION_FILE = "segmentation.seg.nrrd"
 
@@ -67,7 +68,7 @@ def segment_one(image: Path, atlas: Path, out_dir: Path, args: argparse.Namespac
     from EyeAtlasSegmentMRML.volume_nodes import add_volume_node
 
     scene = ensure_scene()
-    before = {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+    before = node_ids(scene)
     try:
         options = options_from_args(args)
         options.engine = get_slicer_engine(args.engine)
@@ -85,10 +86,7 @@ def segment_one(image: Path, atlas: Path, out_dir: Path, args: argparse.Namespac
         write_outputs(result.pipeline, out_dir, {SEGMENTATION_FILE: write_segmentation})
         return out_dir
     finally:
-        for node_id in {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())} - before:
-            node = scene.GetNodeByID(node_id)
-            if node is not None:
-                scene.RemoveNode(node)
+        remove_nodes_except(scene, before)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -63,3 +63,16 @@ def module_logic(name: str):
     if module is None:
         raise RuntimeError(f"the Slicer module logic {name!r} is not available")
     return module.logic()
+
+
+def node_ids(scene) -> set[str]:
+    """IDs of every node now in the scene."""
+    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
+
+
+def remove_nodes_except(scene, keep_ids: set[str]) -> None:
+    """Remove every node whose ID is not in ``keep_ids`` (e.g. all nodes added since ``node_ids`` was taken)."""
+    for node_id in node_ids(scene) - keep_ids:
+        node = scene.GetNodeByID(node_id)
+        if node is not None:
+            scene.RemoveNode(node)

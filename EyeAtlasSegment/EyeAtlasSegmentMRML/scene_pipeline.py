@@ -17,6 +17,7 @@ from EyeAtlasSegmentLib.registration import ProgressCallback
 from EyeAtlasSegmentLib.structures import EYES
 
 from .plot_nodes import cnr_plot, snr_plot
+from .headless import node_ids, remove_nodes_except
 from .noise_segments import noise_mask_from_segments
 from .segmentation_nodes import segmentation_from_labels
 from .table_nodes import cnr_table, statistics_table
@@ -61,7 +62,7 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
         options = dataclasses.replace(options, noise_scan=image_from_volume_node(noise_scan_volume))
     result = run_pipeline(loaded_image_from_volume_node(volume_node), atlas_dir, options, progress, is_cancelled)
     eyes = [eye for eye in EYES if eye in result.eyes]
-    existing = _node_ids(scene)
+    existing = node_ids(scene)
     try:
         segmentation = segmentation_from_labels(scene, result.labels, volume_node, eyes, name)
         table = statistics_table(scene, result.stats, f"{name} statistics")
@@ -71,13 +72,6 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
         transforms = {eye: transform_node_from_sitk(scene, result.eyes[eye].registration.patient_to_atlas,
                                                     f"{name} {eye} atlas to patient") for eye in eyes}
     except Exception:
-        for node_id in _node_ids(scene) - existing:
-            node = scene.GetNodeByID(node_id)
-            if node is not None:
-                scene.RemoveNode(node)
+        remove_nodes_except(scene, existing)
         raise
     return SceneResult(segmentation, table, contrast, chart, contrast_chart, transforms, result)
-
-
-def _node_ids(scene) -> set[str]:
-    return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
