@@ -17,15 +17,6 @@ from .volume_nodes import add_volume_node
 _EMPTY = Code("", "", "")
 
 
-def terminology_string(eye: str, atlas_label: int) -> str:
-    """Slicer terminology entry string for one eye's structure (see ``structures.TERMINOLOGY``)."""
-    colors = slicer.vtkMRMLColorTableNode()
-    colors.SetTypeToUser()
-    colors.SetNumberOfColors(1)
-    _set_terminology(colors, 0, eye, atlas_label)
-    return colors.GetTerminologyAsString(0)
-
-
 def _set_terminology(colors, index: int, eye: str, atlas_label: int) -> None:
     term = TERMINOLOGY[atlas_label]
     side = LATERALITY[eye]

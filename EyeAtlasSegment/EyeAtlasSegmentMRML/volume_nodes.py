@@ -22,7 +22,7 @@ def ijk_to_ras_of_node(volume_node) -> np.ndarray:
     """4×4 voxel → RAS mm matrix of a volume node (its parent transform is not applied)."""
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+    return slicer.util.arrayFromVTKMatrix(matrix)
 
 
 def image_from_volume_node(volume_node, pixel_type: int = sitk.sitkFloat32) -> sitk.Image:
@@ -61,10 +61,7 @@ def add_volume_node(scene, image: sitk.Image, name: str, labelmap: bool = False,
         class_name = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
         node = scene.AddNewNodeByClass(class_name, scene.GenerateUniqueName(name))
     matrix = vtk.vtkMatrix4x4()
-    affine = ijk_to_ras_affine(image)
-    for r in range(4):
-        for c in range(4):
-            matrix.SetElement(r, c, affine[r, c])
+    slicer.util.updateVTKMatrixFromArray(matrix, ijk_to_ras_affine(image))
     node.SetIJKToRASMatrix(matrix)
     slicer.util.updateVolumeFromArray(node, sitk.GetArrayFromImage(image))
     if not node.GetDisplayNode():
