@@ -23,6 +23,7 @@ import slicer
 from EyeAtlasSegmentLib.errors import EyeAtlasError, RegistrationError
 from EyeAtlasSegmentLib.registration import EngineOutput, ProgressCallback, RegistrationMasks
 
+from .headless import node_ids, remove_nodes_except
 from .transform_nodes import sitk_from_transform_node, transform_node_from_sitk
 from .volume_nodes import add_volume_node
 
@@ -86,35 +87,27 @@ class _SlicerEngine:
                  anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback]) -> EngineOutput:
         scene = slicer.mrmlScene
         report = progress or (lambda fraction, message: None)
-        nodes = []
-
-        def keep(node):
-            nodes.append(node)
-            return node
-
+        before = node_ids(scene)
         try:
-            fixed_node = keep(add_volume_node(scene, fixed, f"{self.name} fixed"))
-            moving_node = keep(add_volume_node(scene, moving, f"{self.name} moving"))
-            globe_mask = keep(add_volume_node(scene, masks.globe, f"{self.name} globe mask", labelmap=True))
-            orbit_mask = keep(add_volume_node(scene, masks.orbit, f"{self.name} orbit mask", labelmap=True))
-            initial_node = keep(transform_node_from_sitk(scene, initial, f"{self.name} initial"))
-            stages = []
-            report(0.1, f"{self.name}: linear stage")
-            start = time.perf_counter()
-            linear_node = keep(self._run_stage("linear", fixed_node, moving_node, globe_mask, initial_node))
-            stages.append({"stage": "linear", "seconds": round(time.perf_counter() - start, 2)})
-            report(0.5, f"{self.name}: B-spline stage")
-            start = time.perf_counter()
-            full_node = keep(self._run_stage("bspline", fixed_node, moving_node, orbit_mask, linear_node))
-            stages.append({"stage": "bspline", "seconds": round(time.perf_counter() - start, 2)})
-            return EngineOutput(sitk_from_transform_node(linear_node), sitk_from_transform_node(full_node), stages)
+            fixed_node = add_volume_node(scene, fixed, f"{self.name} fixed")
+            moving_node = add_volume_node(scene, moving, f"{self.name} moving")
+            stage_masks = {"linear": add_volume_node(scene, masks.globe, f"{self.name} globe mask", labelmap=True),
+                           "bspline": add_volume_node(scene, masks.orbit, f"{self.name} orbit mask", labelmap=True)}
+            previous = transform_node_from_sitk(scene, initial, f"{self.name} initial")
+            stages, results = [], {}
+            for fraction, stage, title in ((0.1, "linear", "linear"), (0.5, "bspline", "B-spline")):
+                report(fraction, f"{self.name}: {title} stage")
+                start = time.perf_counter()
+                previous = results[stage] = self._run_stage(stage, fixed_node, moving_node, stage_masks[stage],
+                                                            previous)
+                stages.append({"stage": stage, "seconds": round(time.perf_counter() - start, 2)})
+            return EngineOutput(sitk_from_transform_node(results["linear"]),
+                                sitk_from_transform_node(results["bspline"]), stages)
         finally:
-            for node in nodes:
-                if node.GetDisplayNode() is not None:
-                    scene.RemoveNode(node.GetDisplayNode())
-                scene.RemoveNode(node)
+            remove_nodes_except(scene, before)  # every temporary node, including a failed stage's
 
     def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node):
+        """Run one stage; return its output transform node. Nodes it adds are removed by ``register``."""
         raise NotImplementedError
 
 
@@ -134,12 +127,8 @@ class BRAINSFitEngine(_SlicerEngine):
         parameters = brainsfit_parameters(stage, fixed_node.GetID(), moving_node.GetID(), mask_node.GetID(),
                                           initial_node.GetID(), output.GetID())
         cli_node = slicer.cli.runSync(slicer.modules.brainsfit, None, parameters)
-        try:
-            if cli_node.GetStatus() & cli_node.ErrorsMask:  # runSync does not raise on failure
-                scene.RemoveNode(output)
-                raise RegistrationError(f"BRAINSFit {stage} stage failed: {cli_node.GetErrorText().strip()}")
-        finally:
-            scene.RemoveNode(cli_node)
+        if cli_node.GetStatus() & cli_node.ErrorsMask:  # runSync does not raise on failure
+            raise RegistrationError(f"BRAINSFit {stage} stage failed: {cli_node.GetErrorText().strip()}")
         return output
 
 
@@ -170,7 +159,6 @@ class ElastixEngine(_SlicerEngine):
                                         forceDisplacementFieldOutputTransform=stage == "bspline",
                                         initialTransformNode=initial_node)
         except Exception as exc:
-            slicer.mrmlScene.RemoveNode(output)
             raise RegistrationError(f"Elastix {stage} stage failed: {exc}") from exc
         return output
 
