@@ -259,26 +259,30 @@ MODEL_DEFINITIONS = {
 }
 
 
+#: Noise methods that need an input image, in "auto"'s order of preference: the ``PipelineOptions`` field holding
+#: it and how to ask for it.
+_NOISE_INPUTS = {"difference": ("repeat", "a second identical acquisition on the same grid (--repeat IMAGE2)"),
+                 "noise_scan": ("noise_scan", "a noise-only scan (--noise-scan IMAGE)"),
+                 "roi": ("noise_roi", "an air ROI (--noise-roi MASK)")}
+
+
 def resolve_noise_method(options: PipelineOptions) -> str:
     """The noise method to use: the one asked for (checking its input is given), or "auto"'s choice."""
     if options.noise_method not in NOISE_METHODS:
         raise EyeAtlasError(f"noise method must be one of {', '.join(NOISE_METHODS)}, not {options.noise_method!r}")
-    needs = {"roi": ("noise_roi", "an air ROI (--noise-roi MASK)"),
-             "noise_scan": ("noise_scan", "a noise-only scan (--noise-scan IMAGE)"),
-             "difference": ("repeat", "a second identical acquisition on the same grid (--repeat IMAGE2)")}
     if options.noise_method == "auto":
-        for method in ("difference", "noise_scan", "roi"):
-            if getattr(options, needs[method][0]) is not None:
-                return method
-        return "air"
-    if options.noise_method in needs and getattr(options, needs[options.noise_method][0]) is None:
-        raise EyeAtlasError(f"the {options.noise_method} noise method needs {needs[options.noise_method][1]}")
+        return next((m for m, (field_name, _) in _NOISE_INPUTS.items() if getattr(options, field_name) is not None),
+                    "air")
+    if options.noise_method in _NOISE_INPUTS:
+        field_name, what = _NOISE_INPUTS[options.noise_method]
+        if getattr(options, field_name) is None:
+            raise EyeAtlasError(f"the {options.noise_method} noise method needs {what}")
     return options.noise_method
 
 
 def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -> Optional[sitk.Image]:
     """The ROI mask, noise scan or repeat image the method needs, loaded and (ROI, repeat) grid-checked up front."""
-    source = {"roi": options.noise_roi, "noise_scan": options.noise_scan, "difference": options.repeat}.get(method)
+    source = getattr(options, _NOISE_INPUTS[method][0]) if method in _NOISE_INPUTS else None
     if source is None:
         return None
     loaded = source if isinstance(source, sitk.Image) else load_image(source).image

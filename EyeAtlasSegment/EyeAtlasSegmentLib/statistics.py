@@ -137,10 +137,8 @@ def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[s
             n = int(inside.size)
             roi_mask = erode_mask(mask, image.GetSpacing(), roi.erosion_mm)
             roi_values = values[roi_mask].astype(np.float64)
-            if second is not None:
-                roi_signal = 0.5 * (roi_values + second[roi_mask])
-            else:
-                roi_signal = roi_values
+            pair = None if second is None else (roi_values, second[roi_mask])
+            roi_signal = roi_values if pair is None else 0.5 * (pair[0] + pair[1])
             row = StructureStats(
                 eye=eye, label=value, atlas_label=structure.label, structure=structure.key, voxels=n,
                 volume_mm3=n * voxel_mm3, mean=float(inside.mean()) if n else None,
@@ -150,7 +148,7 @@ def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[s
                 noise_model=noise.model, noise_voxels=noise.voxels, roi_voxels=int(roi_signal.size),
                 roi_erosion_mm=float(roi.erosion_mm), roi_mean=float(roi_signal.mean()) if roi_signal.size else None,
                 roi_sd=float(roi_signal.std(ddof=1)) if roi_signal.size > 1 else None, snr_note="")
-            _add_snr(row, roi_signal, noise, roi, None if second is None else (roi_values, second[roi_mask]))
+            _add_snr(row, roi_signal, noise, roi, pair)
             rows.append(row)
     return rows
 
