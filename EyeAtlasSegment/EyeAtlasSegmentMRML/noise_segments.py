@@ -9,9 +9,10 @@ import SimpleITK as sitk
 import slicer
 
 from EyeAtlasSegmentLib.errors import EyeAtlasError
+from EyeAtlasSegmentLib.geometry import set_geometry_from_ras_affine
 from EyeAtlasSegmentLib.noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
 
-from .volume_nodes import image_from_volume_node
+from .volume_nodes import ijk_to_ras_of_node, image_from_volume_node
 
 #: In Segment Statistics, segments whose name contains one of these words are the noise ROI of their segmentation.
 NOISE_SEGMENT_WORDS = ("noise", "air", "background")
@@ -19,18 +20,18 @@ NOISE_SEGMENT_WORDS = ("noise", "air", "background")
 
 def noise_mask_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None
                              ) -> sitk.Image:
-    """Segments (all of them when ``segment_ids`` is None) as one uint8 mask on the volume's grid."""
-    reference = image_from_volume_node(volume_node)
+    """Segments (all of them when ``segment_ids`` is None) as one uint8 mask on the volume's grid (the volume's
+    voxels are not copied: only its geometry is needed)."""
     segmentation = segmentation_node.GetSegmentation()
     if segment_ids is None:
         segment_ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
-    mask = np.zeros(sitk.GetArrayViewFromImage(reference).shape, dtype=bool)
+    mask = np.zeros(volume_node.GetImageData().GetDimensions()[::-1], dtype=bool)
     for segment_id in segment_ids:
         mask |= slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node) > 0
     if not mask.any():
         raise EyeAtlasError(f"the noise ROI {segmentation_node.GetName()!r} is empty on the image's grid")
     image = sitk.GetImageFromArray(mask.astype(np.uint8))
-    image.CopyInformation(reference)
+    set_geometry_from_ras_affine(image, ijk_to_ras_of_node(volume_node))
     return image
 
 
