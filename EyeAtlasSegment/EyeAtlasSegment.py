@@ -334,11 +334,12 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
             noise_model=noiseModel, channels=channels,
             roi=RoiOptions(erosionMm, minRoiVoxels, "power" if powerSignal else "none"),
             cnr_pairs=list(DEFAULT_CNR_PAIRS) + parse_pairs([f"{a}:{b}" for a, b in cnrPairs or []]))
-        inputs = {"roi": {"noise_segmentation": noiseSegmentation}, "difference": {"repeat_volume": repeatVolume},
-                  "noise_scan": {"noise_scan_volume": noiseScanVolume}}.get(noiseMethod, {})
-        self.lastResult = run_in_scene(volumeNode, atlasDir, options, progress=progress,
-                                       is_cancelled=isCancelled or (lambda: False),
-                                       **{k: v for k, v in inputs.items() if v is not None})
+        # Only the chosen method's input is passed on: the others may still be selected in the GUI.
+        self.lastResult = run_in_scene(
+            volumeNode, atlasDir, options, noise_segmentation=noiseSegmentation if noiseMethod == "roi" else None,
+            repeat_volume=repeatVolume if noiseMethod == "difference" else None,
+            noise_scan_volume=noiseScanVolume if noiseMethod == "noise_scan" else None,
+            progress=progress, is_cancelled=isCancelled or (lambda: False))
         return self.lastResult.segmentation, self.lastResult.table
 
     def segmentStatisticsTable(self, segmentationNode, volumeNode, tableNode=None):
