@@ -47,10 +47,11 @@ def test_subject_anatomy_is_the_same_on_any_grid(small_subjects):
     """Orientation and voxel size change the sampling, not the physical anatomy (RAS centroids agree)."""
     a, b = small_subjects
     assert a.truth_labels.GetDirection() != b.truth_labels.GetDirection()
+    # The bound is set by the thinnest structure: the 4 mm optic nerve, 50 mm long, sampled on 1.2 × 0.9 × 1.5 mm.
     for labels in ([2], [12], [3], [16]):
         centre_a = lps_to_ras(label_centroid_lps(a.truth_labels, labels))
         centre_b = lps_to_ras(label_centroid_lps(b.truth_labels, labels))
-        assert np.linalg.norm(centre_a - centre_b) < 0.6, labels
+        assert np.linalg.norm(centre_a - centre_b) < 0.8, labels
     right_globe = lps_to_ras(label_centroid_lps(a.truth_labels, [1, 2]))
     assert np.linalg.norm(right_globe - np.asarray(a.globe_centres_ras_mm["right"])) < 2.5
     assert right_globe[0] > lps_to_ras(label_centroid_lps(a.truth_labels, [11, 12]))[0]  # right eye at larger R

@@ -22,7 +22,7 @@ from .tissues import intensity_lut
 #: Globe centre of the synthetic template in its RAS world (mm), MNI-like position of a right eye.
 ATLAS_GLOBE_CENTRE_RAS_MM = np.array([31.5, 56.0, -38.0])
 #: Template crop around the globe, right-eye frame (mm): [start, stop) per RAS axis.
-ATLAS_EXTENT_EYE_MM = ((-28.0, 28.0), (-48.0, 16.0), (-26.0, 26.0))
+ATLAS_EXTENT_EYE_MM = ((-30.0, 30.0), (-52.0, 18.0), (-28.0, 28.0))
 ATLAS_SPACING_MM = 1.0
 #: Linear size of each sex's template relative to the model (globe volumes M 4869 / F 4483 / all 4672 mm³).
 SEX_SCALE = {"male": (4869.0 / 4672.0) ** (1 / 3), "female": (4483.0 / 4672.0) ** (1 / 3), "combined": 1.0}
