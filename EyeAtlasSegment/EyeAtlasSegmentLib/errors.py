@@ -27,3 +27,7 @@ class GridMismatchError(EyeAtlasError, ValueError):
 
 class RegistrationError(EyeAtlasError):
     """Registration of the atlas to the patient failed or gave an implausible result."""
+
+
+class Cancelled(EyeAtlasError):
+    """The user cancelled the run."""

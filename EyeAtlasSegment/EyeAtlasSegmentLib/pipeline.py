@@ -18,21 +18,19 @@ import SimpleITK as sitk
 from . import __version__
 from .atlas import Atlas, load_atlas, mirror_atlas
 from .engines import get_engine
-from .errors import EyeAtlasError, EyeNotFoundError
+from .errors import Cancelled, EyeAtlasError, EyeNotFoundError
+from .eye_qc import QcCheck, symmetry_check
+from .eye_segmentation import Attempt, EyeSearch, attempt_plan, run_attempt
 from .geometry import lps_to_ras, ras_to_lps
 from .globe_finder import find_globes
 from .image_io import LoadedImage, load_image
-from .label_transfer import warp_labels
 from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
 from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_noise_scan, estimate_noise_from_roi,
                     naive_outside_mask_noise, require_same_grid)
-from .plausibility import volume_warnings
-from .registration import ProgressCallback, RegistrationEngine, RegistrationResult, register_eye
-from .statistics import RoiOptions, StructureStats, structure_statistics
+from .normative import population_norm
+from .registration import ProgressCallback, RegistrationEngine, RegistrationResult
+from .statistics import RoiOptions, StructureStats, not_segmented_rows, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
-
-class Cancelled(EyeAtlasError):
-    """The user cancelled the run."""
 
 
 @dataclass
@@ -71,6 +69,8 @@ class EyeResult:
     centre_source: str  # "detected", "user" or "user_refined"
     detection_score: Optional[float]
     registration: RegistrationResult
+    qc_verdict: str  # "pass" or "doubtful"
+    qc_checks: list[QcCheck]  # of the attempt used, plus the comparison with the other eye
 
 
 @dataclass
@@ -80,7 +80,8 @@ class PipelineResult:
     image: LoadedImage
     labels: sitk.Image  # on the patient grid: right 1-9, left 11-19
     eyes: dict[str, EyeResult]
-    missing_eyes: dict[str, str]
+    missing_eyes: dict[str, str]  # eye → why it is not segmented (outside the image, or refused by QC)
+    attempts: dict[str, list[dict]]  # eye → every registration attempt with its checks
     stats: list[StructureStats]
     cnr: list[CnrRow]
     noise: NoiseEstimate
@@ -106,9 +107,11 @@ class PipelineResult:
                            "engine_parameters": r.registration.parameters, "stages": r.registration.stages,
                            "registration_s": round(r.registration.seconds, 2),
                            "registered_region_ijk": {"start": list(r.registration.region.start),
-                                                     "size": list(r.registration.region.size)}}
+                                                     "size": list(r.registration.region.size)},
+                           "qc": {"verdict": r.qc_verdict, "checks": [c.as_dict() for c in r.qc_checks]}}
                      for eye, r in self.eyes.items()},
             "missing_eyes": self.missing_eyes,
+            "registration_attempts": self.attempts,
             "noise": {"method": self.noise.method, "model": self.noise.model, "channels": self.noise.channels,
                       "sigma": self.noise.sigma, "sigma_ci95": self.noise.ci95(), "voxels": self.noise.voxels,
                       "note": self.noise.reason, "details": self.noise.details,
@@ -200,30 +203,19 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     if not centres:
         raise EyeNotFoundError("no eye found in the image: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
 
+    chosen, checks, attempts = segment_eyes(loaded.image, atlas, centres, engine, missing, report_progress,
+                                            is_cancelled)
+    lap("registration")
     labels = sitk.Image(loaded.image.GetSize(), sitk.sitkUInt8)
     labels.CopyInformation(loaded.image)
     eye_results: dict[str, EyeResult] = {}
-    for n, eye in enumerate(e for e in EYES if e in centres):
+    for eye, attempt in chosen.items():
         centre_lps, source, score = centres[eye]
-        eye_atlas = atlas if eye == "right" else mirror_atlas(atlas)
-        base = 0.1 + 0.8 * n / len(centres)
-
-        def eye_progress(fraction: float, message: str, eye: str = eye, base: float = base) -> None:
-            report_progress(base + 0.8 * fraction / len(centres), f"{eye} eye: {message}")
-
-        eye_progress(0.0, "registering the atlas")
-        try:
-            registration = register_eye(eye_atlas, loaded.image, centre_lps, engine, eye_progress)
-        except EyeNotFoundError as exc:
-            missing[eye] = str(exc)
-            lap("registration")
-            continue
-        warnings.extend(registration.warnings)
-        lap("registration")
-        warped = warp_labels(eye_atlas.labels, registration.patient_to_atlas, loaded.image, registration.region)
-        labels = _merge_eye_labels(labels, warped, EYE_LABEL_OFFSET[eye])
-        eye_results[eye] = EyeResult(eye, tuple(float(v) for v in lps_to_ras(centre_lps)), source, score, registration)
-        lap("label_transfer")
+        warnings.extend(attempt.registration.warnings)
+        labels = _merge_eye_labels(labels, attempt.labels, EYE_LABEL_OFFSET[eye])
+        eye_results[eye] = EyeResult(eye, tuple(float(v) for v in lps_to_ras(centre_lps)), source, score,
+                                     attempt.registration, attempt.verdict, checks[eye])
+    lap("label_transfer")
     for eye, reason in missing.items():
         warnings.append(f"{eye} eye not segmented: {reason}")
     if not eye_results:
@@ -236,10 +228,101 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise, options.roi,
                                  repeat)
     cnr = contrast_to_noise(stats, noise, options.cnr_pairs)
-    warnings.extend(volume_warnings(stats, atlas.sex))
+    for row in stats:
+        row.qc_status = eye_results[row.eye].qc_verdict
+        row.qc_note = "; ".join(c.message for c in eye_results[row.eye].qc_checks if c.verdict != "pass")
+    stats += [row for eye in EYES if eye in missing for row in not_segmented_rows(eye, missing[eye])]
     lap("statistics")
     report_progress(1.0, "done")
-    return PipelineResult(loaded, labels, eye_results, missing, stats, cnr, noise, atlas, options, timings, warnings)
+    return PipelineResult(loaded, labels, eye_results, missing, attempts, stats, cnr, noise, atlas, options, timings,
+                          warnings)
+
+
+def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, Optional[float]]],
+                 engine: RegistrationEngine, missing: dict[str, str], progress: ProgressCallback,
+                 is_cancelled: Callable[[], bool]) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
+                                                            dict[str, list[dict]]]:
+    """Register and check each located eye, retrying as ``eye_segmentation`` plans; then compare the two globes.
+
+    Returns the attempt used per accepted eye, its checks (with the two-eye comparison), and every attempt per eye.
+    Eyes outside the image or refused are added to ``missing`` with the reason.
+    """
+    searches: dict[str, EyeSearch] = {}
+    chosen: dict[str, Attempt] = {}
+    located = [e for e in EYES if e in centres]
+    for n, eye in enumerate(located):
+        centre_lps = centres[eye][0]
+        eye_atlas = atlas if eye == "right" else mirror_atlas(atlas)
+        base = 0.1 + 0.8 * n / len(located)
+
+        def eye_progress(fraction: float, message: str, eye: str = eye, base: float = base) -> None:
+            progress(base + 0.8 * fraction / len(located), f"{eye} eye: {message}")
+
+        def run(plan, eye_atlas=eye_atlas, centre_lps=centre_lps, eye_progress=eye_progress) -> Attempt:
+            eye_progress(0.0, f"registering the atlas ({plan.name})")
+            return run_attempt(plan, eye_atlas, image, centre_lps, atlas.sex, eye_progress)
+
+        searches[eye] = EyeSearch(attempt_plan(engine, get_engine), run, is_cancelled)
+        try:
+            best = searches[eye].best()
+        except EyeNotFoundError as exc:
+            missing[eye] = str(exc)
+            continue
+        if best is None:
+            missing[eye] = "refused by quality control: " + _refusal_reason(searches[eye].attempts)
+        else:
+            chosen[eye] = best
+    checks = {eye: list(attempt.checks) for eye, attempt in chosen.items()}
+    if len(chosen) == 2:
+        symmetry = _make_symmetric(chosen, searches, atlas.sex)
+        for eye in list(chosen):
+            checks[eye].append(symmetry)
+        if symmetry.verdict == "fail":
+            suspect = _suspect_eye(chosen, atlas.sex)
+            del chosen[suspect], checks[suspect]
+            missing[suspect] = f"refused by quality control: {symmetry.message}, and this globe is the further " \
+                               f"from the population"
+    attempts = {eye: [a.summary() for a in search.attempts] for eye, search in searches.items()}
+    return chosen, checks, attempts
+
+
+def _refusal_reason(attempts: Sequence[Attempt]) -> str:
+    """Why every attempt failed: the first attempt's failures, and how many alternatives were tried."""
+    first = next(a for a in attempts)
+    reason = "; ".join(c.message for c in first.checks if c.verdict == "fail")
+    return f"{reason} (and in {len(attempts) - 1} other registration attempts)" if len(attempts) > 1 else reason
+
+
+def _globe_z(eye: str, attempt: Attempt, sex: str) -> float:
+    return abs(population_norm(eye, sex, "globe").z_score(attempt.volumes_mm3["globe"]))
+
+
+def _suspect_eye(chosen: Mapping[str, Attempt], sex: str) -> str:
+    """Of two disagreeing eyes, the one whose globe volume is further from the population mean."""
+    return max(chosen, key=lambda eye: _globe_z(eye, chosen[eye], sex))
+
+
+def _make_symmetric(chosen: dict[str, Attempt], searches: Mapping[str, EyeSearch], sex: str) -> QcCheck:
+    """Compare the two globes; when they disagree, look for an attempt of the suspect eye that agrees.
+
+    The suspect eye's other accepted attempts are tried first, then its remaining planned ones. ``chosen`` is
+    updated in place; the returned check is the final comparison.
+    """
+    check = symmetry_check({eye: attempt.volumes_mm3["globe"] for eye, attempt in chosen.items()})
+    if check.verdict == "pass":
+        return check
+    suspect = _suspect_eye(chosen, sex)
+    search = searches[suspect]
+    candidates = iter([a for a in search.accepted() if a is not chosen[suspect]])
+    while (candidate := next(candidates, None) or search.more()) is not None:
+        if candidate.verdict == "fail":
+            continue
+        trial = {**chosen, suspect: candidate}
+        trial_check = symmetry_check({eye: attempt.volumes_mm3["globe"] for eye, attempt in trial.items()})
+        if trial_check.verdict == "pass":
+            chosen[suspect] = candidate
+            return trial_check
+    return check
 
 
 NOISE_METHODS = ("auto", "air", "roi", "noise_scan", "difference", "naive")

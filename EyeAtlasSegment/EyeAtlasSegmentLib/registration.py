@@ -16,6 +16,7 @@ import SimpleITK as sitk
 
 from .atlas import Atlas
 from .errors import EyeNotFoundError, RegistrationError
+from .eye_qc import QcCheck, deformable_check, folding_check
 from .orbit_crop import VoxelRegion, template_footprint_region
 
 #: Globe and lens labels: their centroid is the template's eye centre.
@@ -48,6 +49,7 @@ class RegistrationResult:
     stages: list[dict] = field(default_factory=list)  # per stage: name, final metric, iterations, seconds
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    checks: list[QcCheck] = field(default_factory=list)  # deformable kept, folding of the transform used
 
 
 @dataclass
@@ -68,7 +70,8 @@ class EngineOutput:
 
 
 class RegistrationEngine(Protocol):
-    """A registration back-end: optimises ``patient_to_atlas`` starting from a translation."""
+    """A registration back-end: optimises ``patient_to_atlas`` from ``initial``, a rigid transform (rotation about
+    the found globe centre, then the translation that puts the template's globe there)."""
 
     name: str
 
@@ -113,9 +116,23 @@ def structure_mask(fixed: sitk.Image, atlas: Atlas, initial: sitk.Transform, lab
     return sitk.Resample(dilated, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
+def initial_transform(globe_centre_lps_mm: Sequence[float], template_shift_lps_mm: Sequence[float],
+                      rotation_deg: Sequence[float] = (0.0, 0.0, 0.0)) -> sitk.Euler3DTransform:
+    """Patient → template start: rotate by ``rotation_deg`` (about the LPS x, y, z axes) about the found globe centre,
+    then move by −``template_shift_lps_mm`` (the template's globe centre minus the found one, negated)."""
+    angles = np.deg2rad(np.asarray(rotation_deg, dtype=float))
+    return sitk.Euler3DTransform(tuple(map(float, globe_centre_lps_mm)), *map(float, angles),
+                                 tuple(-np.asarray(template_shift_lps_mm, dtype=float)))
+
+
 def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequence[float], engine: RegistrationEngine,
-                 progress: Optional[ProgressCallback] = None) -> RegistrationResult:
-    """Register ``atlas`` (already mirrored for a left eye) to the patient around the given globe centre."""
+                 progress: Optional[ProgressCallback] = None,
+                 start_rotation_deg: Sequence[float] = (0.0, 0.0, 0.0)) -> RegistrationResult:
+    """Register ``atlas`` (already mirrored for a left eye) to the patient around the given globe centre.
+
+    ``start_rotation_deg`` turns the template's starting pose about the globe centre (for retries). The
+    deformable result is replaced by the linear one when it moves or resizes the globe, or folds the orbit.
+    """
     start = time.perf_counter()
     template_centre = label_centroid_lps(atlas.labels)
     shift = np.asarray(globe_centre_lps_mm, dtype=float) - template_centre
@@ -128,7 +145,7 @@ def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequenc
         warnings.append(f"{atlas.side} eye: {1 - region.fraction_inside_image:.0%} of the orbit region is outside "
                         f"the field of view; structures there cannot be labelled")
     fixed = resample_isotropic(region.extract(patient), REGISTRATION_SPACING_MM)
-    initial = sitk.TranslationTransform(3, tuple(-shift))  # patient point + (-shift) = template point
+    initial = initial_transform(globe_centre_lps_mm, shift, start_rotation_deg)
     masks = RegistrationMasks(globe=structure_mask(fixed, atlas, initial, EYE_CENTRE_LABELS, GLOBE_MASK_DILATION_MM),
                               orbit=structure_mask(fixed, atlas, initial, (), ORBIT_MASK_DILATION_MM))
     try:
@@ -138,14 +155,17 @@ def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequenc
         raise RegistrationError(f"{engine.name} registration of the {atlas.side} eye failed: "
                                 f"{str(exc).strip().splitlines()[-1]}") from exc
     transform, stages = output.full, list(output.stages)
-    problem = deformation_problem(atlas, fixed, output.linear, output.full, globe_centre_lps_mm)
+    folding = folding_check(output.full, fixed, masks.orbit)
+    problem = deformation_problem(atlas, fixed, output.linear, output.full, globe_centre_lps_mm) or (
+        folding.message if folding.verdict == "fail" else "")
     if problem:
         transform = output.linear
+        folding = folding_check(output.linear, fixed, masks.orbit)
         stages.append({"stage": "deformable_rejected", "reason": problem})
         warnings.append(f"{atlas.side} eye: the deformable registration was rejected ({problem}); the linear result "
                         f"is used, so thin structures are less accurate — check qc.png")
     return RegistrationResult(transform, region, engine.name, engine.parameters(), stages,
-                              time.perf_counter() - start, warnings)
+                              time.perf_counter() - start, warnings, [deformable_check(problem), folding])
 
 
 def _globe_geometry(atlas: Atlas, fixed: sitk.Image, transform: sitk.Transform) -> tuple[np.ndarray, float]:

@@ -23,7 +23,7 @@ from .structures import STRUCTURES, output_label
 
 CSV_COLUMNS = ("eye", "label", "atlas_label", "structure", "voxels", "volume_mm3", "mean", "sd", "median",
                "snr", "snr_ci_low", "snr_ci_high", "snr_signal", "signal_correction", "noise_sd", "noise_method", "noise_model", "noise_voxels",
-               "roi_voxels", "roi_erosion_mm", "roi_mean", "roi_sd", "snr_note")
+               "roi_voxels", "roi_erosion_mm", "roi_mean", "roi_sd", "snr_note", "qc_status", "qc_note")
 DEFAULT_MIN_ROI_VOXELS = 20
 
 
@@ -50,7 +50,7 @@ class StructureStats:
     atlas_label: int
     structure: str
     voxels: int
-    volume_mm3: float
+    volume_mm3: Optional[float]  # None when the eye was not segmented
     mean: Optional[float]
     sd: Optional[float]
     median: Optional[float]
@@ -68,9 +68,19 @@ class StructureStats:
     roi_mean: Optional[float]
     roi_sd: Optional[float]
     snr_note: str
+    qc_status: str = "pass"  # "pass", "doubtful" (accepted with a caveat) or "not_segmented"
+    qc_note: str = ""  # the caveat, or why the eye was not segmented
 
     def as_row(self) -> dict:
         return asdict(self)
+
+
+def not_segmented_rows(eye: str, reason: str) -> list[StructureStats]:
+    """The rows of an eye that got no labels (outside the image, or refused by quality control): no values."""
+    return [StructureStats(eye, output_label(eye, s.label), s.label, s.key, 0, None, None, None, None, None, None,
+                           None, None, "", None, "", "", 0, 0, 0.0, None, None, "eye not segmented",
+                           "not_segmented", reason)
+            for s in STRUCTURES]
 
 
 def erode_mask(mask: np.ndarray, spacing_xyz_mm: tuple[float, ...], erosion_mm: float) -> np.ndarray:

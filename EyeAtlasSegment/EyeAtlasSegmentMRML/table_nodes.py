@@ -35,6 +35,8 @@ COLUMN_INFO = {
     "roi_mean": ("a.u.", "Mean intensity in the SNR region"),
     "roi_sd": ("a.u.", "Sample SD of intensity in the SNR region"),
     "snr_note": ("", "Why SNR is undefined, low voxel counts, or caveats"),
+    "qc_status": ("", "Quality control of the eye: pass, doubtful (accepted with a caveat) or not_segmented"),
+    "qc_note": ("", "The caveat, or why the eye was not segmented"),
 }
 #: cnr.csv columns → (unit label, description).
 CNR_COLUMN_INFO = {
@@ -56,7 +58,7 @@ CNR_COLUMN_INFO = {
     "formula": ("", "Formulas used"),
     "note": ("", "Caveats"),
 }
-_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note",
+_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note", "qc_status", "qc_note",
                  "structure_a", "structure_b", "formula", "note"}
 _INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels", "voxels_a", "voxels_b"}
 

@@ -7,7 +7,7 @@ import pytest
 import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.geometry import lps_to_ras
-from EyeAtlasSegmentLib.plausibility import NORMATIVE_RANGE_MM3
+from EyeAtlasSegmentLib.normative import population_norm
 from EyeAtlasSegmentLib.registration import label_centroid_lps
 from EyeAtlasSegmentLib.structures import STRUCTURES
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
@@ -39,8 +39,8 @@ def test_subject_truth_has_both_eyes_with_plausible_volumes(small_subjects):
     counts = np.bincount(sitk.GetArrayFromImage(subject.truth_labels).ravel(), minlength=20)
     for eye, offset in (("right", 0), ("left", 10)):
         for s in STRUCTURES:
-            low, high = NORMATIVE_RANGE_MM3[(eye, s.key)]
-            assert low <= counts[s.label + offset] <= high, (eye, s.key)
+            norm = population_norm(eye, "combined", s.key)
+            assert norm.p2_5 <= counts[s.label + offset] <= norm.p97_5, (eye, s.key)
 
 
 def test_subject_anatomy_is_the_same_on_any_grid(small_subjects):

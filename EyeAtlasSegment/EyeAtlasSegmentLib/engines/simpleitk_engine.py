@@ -35,6 +35,9 @@ class SimpleITKSettings:
     edge_sigma_mm: float = 1.0
     #: After the globe-anchored stages, a free stage may move the globe at most this far from the found centre.
     max_recentre_mm: float = 2.0
+    #: A full affine stage (anchored at the globe, masked to the orbit) after the similarity: a retry for eyes whose
+    #: orbit is shaped unlike the template's.
+    affine_stage: bool = False
 
 
 class SimpleITKEngine:
@@ -46,8 +49,8 @@ class SimpleITKEngine:
         self.settings = settings or SimpleITKSettings()
 
     def parameters(self) -> dict:
-        return {"stages": ["rigid", "similarity", "bspline"], "metric": "MattesMutualInformation",
-                **asdict(self.settings)}
+        linear = ["rigid", "similarity", "recentre"] + (["affine"] if self.settings.affine_stage else [])
+        return {"stages": linear + ["bspline"], "metric": "MattesMutualInformation", **asdict(self.settings)}
 
     def _method(self, fixed_mask: sitk.Image, sampling_fraction: float, shrink_factors: tuple[int, ...],
                 smoothing_mm: tuple[float, ...]) -> sitk.ImageRegistrationMethod:
@@ -86,6 +89,7 @@ class SimpleITKEngine:
         linear_moving = sitk.GradientMagnitudeRecursiveGaussian(moving, s.edge_sigma_mm)
         rigid = sitk.Euler3DTransform()
         rigid.SetCenter(centre)
+        rigid.SetMatrix(initial.GetMatrix())
         rigid.SetTranslation(tuple(offset))
         # Rotation (and then scale) about the found globe centre: translation weights 0.
         self._linear_stage("rigid", rigid, [1.0] * 3 + [0.0] * 3,
@@ -102,6 +106,9 @@ class SimpleITKEngine:
         linear.SetCenter(centre)
         linear.SetMatrix(similarity.GetMatrix())
         linear.SetTranslation(similarity.GetTranslation())
+        if s.affine_stage:
+            self._linear_stage("affine", linear, [1.0] * 9 + [0.0] * 3,
+                               linear_fixed, linear_moving, masks.orbit, stages, progress, 0.5)
 
         bspline = sitk.BSplineTransformInitializer(fixed, list(s.bspline_mesh_size), order=3)
         method = self._method(masks.orbit, s.bspline_sampling_fraction, s.bspline_shrink_factors,

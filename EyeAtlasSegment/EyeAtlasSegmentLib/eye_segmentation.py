@@ -1,0 +1,134 @@
+"""One eye, with quality control and recovery: register, bring the labels over, check, and retry when in doubt.
+
+Attempts run in the order of ``attempt_plan``: the engine as chosen; the same engine started from the template
+turned by ±10° about the globe (an eye looking elsewhere than the template's); a full affine stage (SimpleITK); and
+ANTs SyN when it is installed (engines fail on different eyes). The first attempt that passes every check ends the
+search. An attempt that passes but is doubtful (deformable stage rejected) is kept while the others are tried, and
+used if none passes cleanly. When every attempt fails, the eye is refused with the reasons.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator, Optional, Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from .atlas import Atlas
+from .errors import Cancelled, EyeAtlasError, EyeNotFoundError, RegistrationError
+from .eye_qc import QcCheck, globe_offset_check, verdict_of, volumes_check
+from .geometry import voxel_volume_mm3
+from .label_transfer import warp_labels
+from .registration import ProgressCallback, RegistrationEngine, RegistrationResult, label_centroid_lps, register_eye
+from .structures import STRUCTURES
+
+#: Starting rotations (degrees about the LPS x, y, z axes) tried after the plain start: pitch and yaw of ±10°.
+RETRY_ROTATIONS_DEG = ((10.0, 0.0, 0.0), (-10.0, 0.0, 0.0), (0.0, 0.0, 10.0), (0.0, 0.0, -10.0))
+
+
+@dataclass(frozen=True)
+class AttemptPlan:
+    """One way of registering an eye: a name for the report, the engine, and the template's starting rotation."""
+
+    name: str
+    engine: RegistrationEngine
+    start_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+@dataclass
+class Attempt:
+    """What one plan gave: the labels (0-9, patient grid) and checks, or the reason it could not run."""
+
+    plan: AttemptPlan
+    registration: Optional[RegistrationResult]
+    labels: Optional[sitk.Image]
+    volumes_mm3: dict[str, float] = field(default_factory=dict)
+    checks: list[QcCheck] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.checks)
+
+    def summary(self) -> dict:
+        """The attempt as reported in ``report.json``."""
+        return {"attempt": self.plan.name, "engine": self.plan.engine.name,
+                "start_rotation_deg": list(self.plan.start_rotation_deg), "verdict": self.verdict,
+                "checks": [c.as_dict() for c in self.checks],
+                "volumes_mm3": {k: round(v, 1) for k, v in self.volumes_mm3.items()}}
+
+
+def attempt_plan(engine: RegistrationEngine,
+                 engine_factory: Callable[[str], RegistrationEngine]) -> Iterator[AttemptPlan]:
+    """The attempts for one eye, in order; engines for the later ones are built only when they are reached."""
+    yield AttemptPlan(engine.name, engine)
+    for rotation in RETRY_ROTATIONS_DEG:
+        yield AttemptPlan(f"{engine.name}, start turned {_rotation_text(rotation)}", engine, rotation)
+    settings = getattr(engine, "settings", None)
+    if settings is not None and hasattr(settings, "affine_stage") and not settings.affine_stage:
+        yield AttemptPlan(f"{engine.name} with an affine stage", type(engine)(replace(settings, affine_stage=True)))
+    if engine.name != "ants" and importlib.util.find_spec("ants") is not None:
+        yield AttemptPlan("ants", engine_factory("ants"))
+
+
+def _rotation_text(rotation_deg: Sequence[float]) -> str:
+    return ", ".join(f"{angle:+.0f}° about {axis}" for angle, axis in zip(rotation_deg, "LPS") if angle)
+
+
+def run_attempt(plan: AttemptPlan, atlas: Atlas, patient: sitk.Image, centre_lps_mm: Sequence[float], sex: str,
+                progress: Optional[ProgressCallback] = None) -> Attempt:
+    """Register one eye as ``plan`` says, bring its labels to the patient grid and check the result."""
+    try:
+        registration = register_eye(atlas, patient, centre_lps_mm, plan.engine, progress, plan.start_rotation_deg)
+    except RegistrationError as exc:
+        return Attempt(plan, None, None, checks=[QcCheck("registration", "fail", None, "runs", str(exc))])
+    labels = warp_labels(atlas.labels, registration.patient_to_atlas, patient, registration.region)
+    counts = np.bincount(sitk.GetArrayViewFromImage(labels).ravel(), minlength=len(STRUCTURES) + 1)
+    voxel_mm3 = voxel_volume_mm3(patient)
+    volumes = {s.key: float(counts[s.label]) * voxel_mm3 for s in STRUCTURES}
+    try:
+        globe_centroid = label_centroid_lps(labels, (2,))
+    except RegistrationError:
+        globe_centroid = None
+    checks = [*registration.checks, globe_offset_check(globe_centroid, centre_lps_mm),
+              volumes_check(atlas.side, sex, volumes)]
+    return Attempt(plan, registration, labels, volumes, checks)
+
+
+class EyeSearch:
+    """The attempts for one eye, run lazily: ``best()`` runs until one passes cleanly; ``more()`` goes on."""
+
+    def __init__(self, plans: Iterator[AttemptPlan], run: Callable[[AttemptPlan], Attempt],
+                 is_cancelled: Callable[[], bool]) -> None:
+        self._plans, self._run, self._is_cancelled = plans, run, is_cancelled
+        self.attempts: list[Attempt] = []
+
+    def more(self) -> Optional[Attempt]:
+        """Run the next planned attempt; None when the plan is exhausted."""
+        if self._is_cancelled():
+            raise Cancelled("cancelled by the user")
+        plan = next(self._plans, None)
+        if plan is None:
+            return None
+        try:
+            attempt = self._run(plan)
+        except EyeNotFoundError:
+            raise
+        except EyeAtlasError as exc:  # an optional engine that cannot run here
+            attempt = Attempt(plan, None, None, checks=[QcCheck("registration", "fail", None, "runs", str(exc))])
+        self.attempts.append(attempt)
+        return attempt
+
+    def accepted(self) -> list[Attempt]:
+        """Attempts that passed, clean ones first, each group in the order they ran."""
+        return ([a for a in self.attempts if a.verdict == "pass"] +
+                [a for a in self.attempts if a.verdict == "doubtful"])
+
+    def best(self) -> Optional[Attempt]:
+        """The first clean pass (running attempts until one is found), else the first doubtful one, else None."""
+        while not any(a.verdict == "pass" for a in self.attempts):
+            if self.more() is None:
+                break
+        accepted = self.accepted()
+        return accepted[0] if accepted else None
