@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .atlas import Atlas
+from .engines import ENGINE_MODULES, get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError, RegistrationError
 from .eye_qc import QcCheck, globe_offset_check, verdict_of, volumes_check
 from .geometry import voxel_volume_mm3
@@ -59,17 +60,20 @@ class Attempt:
                 "volumes_mm3": {k: round(v, 1) for k, v in self.volumes_mm3.items()}}
 
 
-def attempt_plan(engine: RegistrationEngine,
-                 engine_factory: Callable[[str], RegistrationEngine]) -> Iterator[AttemptPlan]:
-    """The attempts for one eye, in order; engines for the later ones are built only when they are reached."""
+def attempt_plan(engine: RegistrationEngine, retry_engines: Sequence[str] = ("ants",)) -> Iterator[AttemptPlan]:
+    """The attempts for one eye, in order; engines for the later ones are built only when they are reached.
+
+    ``retry_engines`` are other engines tried last, each only when it is installed.
+    """
     yield AttemptPlan(engine.name, engine)
     for rotation in RETRY_ROTATIONS_DEG:
         yield AttemptPlan(f"{engine.name}, start turned {_rotation_text(rotation)}", engine, rotation)
     settings = getattr(engine, "settings", None)
     if settings is not None and hasattr(settings, "affine_stage") and not settings.affine_stage:
         yield AttemptPlan(f"{engine.name} with an affine stage", type(engine)(replace(settings, affine_stage=True)))
-    if engine.name != "ants" and importlib.util.find_spec("ants") is not None:
-        yield AttemptPlan("ants", engine_factory("ants"))
+    for name in retry_engines:
+        if name != engine.name and importlib.util.find_spec(ENGINE_MODULES.get(name, name)) is not None:
+            yield AttemptPlan(name, get_engine(name))
 
 
 def _rotation_text(rotation_deg: Sequence[float]) -> str:

@@ -47,6 +47,8 @@ class PipelineOptions:
     sex: str = "combined"
     eyes: Sequence[str] = EYES
     engine: Union[str, RegistrationEngine] = "simpleitk"
+    #: Engines tried when every attempt with ``engine`` fails quality control (each only if installed).
+    retry_engines: Sequence[str] = ("ants",)
     centres_ras_mm: Mapping[str, Sequence[float]] = field(default_factory=dict)
     noise_roi: Union[Path, sitk.Image, None] = None
     repeat: Union[Path, sitk.Image, None] = None
@@ -203,8 +205,8 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     if not centres:
         raise EyeNotFoundError("no eye found in the image: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))
 
-    chosen, checks, attempts = segment_eyes(loaded.image, atlas, centres, engine, missing, report_progress,
-                                            is_cancelled)
+    chosen, checks, attempts = segment_eyes(loaded.image, atlas, centres, engine, options.retry_engines, missing,
+                                            report_progress, is_cancelled)
     lap("registration")
     labels = sitk.Image(loaded.image.GetSize(), sitk.sitkUInt8)
     labels.CopyInformation(loaded.image)
@@ -239,7 +241,8 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
 
 
 def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, Optional[float]]],
-                 engine: RegistrationEngine, missing: dict[str, str], progress: ProgressCallback,
+                 engine: RegistrationEngine, retry_engines: Sequence[str], missing: dict[str, str],
+                 progress: ProgressCallback,
                  is_cancelled: Callable[[], bool]) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
                                                             dict[str, list[dict]]]:
     """Register and check each located eye, retrying as ``eye_segmentation`` plans; then compare the two globes.
@@ -262,7 +265,7 @@ def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np
             eye_progress(0.0, f"registering the atlas ({plan.name})")
             return run_attempt(plan, eye_atlas, image, centre_lps, atlas.sex, eye_progress)
 
-        searches[eye] = EyeSearch(attempt_plan(engine, get_engine), run, is_cancelled)
+        searches[eye] = EyeSearch(attempt_plan(engine, retry_engines), run, is_cancelled)
         try:
             best = searches[eye].best()
         except EyeNotFoundError as exc:

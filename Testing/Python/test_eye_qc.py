@@ -1,16 +1,25 @@
-"""Quality checks of one eye's result against known truth: population volumes, position, folding, symmetry."""
+"""Quality checks of one eye's result against known truth (population volumes, position, folding, symmetry), and the
+pipeline's refusal of eyes that fail them."""
 
 from __future__ import annotations
+
+import importlib.util
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from EyeAtlasSegmentLib.engines.simpleitk_engine import SimpleITKEngine
+from EyeAtlasSegmentLib.errors import EyeNotFoundError
 from EyeAtlasSegmentLib.eye_qc import (MAX_VOLUME_Z, deformable_check, folding_check, globe_offset_check,
                                        symmetry_check, verdict_of, volumes_check)
+from EyeAtlasSegmentLib.eye_segmentation import RETRY_ROTATIONS_DEG, attempt_plan
 from EyeAtlasSegmentLib.normative import population_norm
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
+from EyeAtlasSegmentLib.registration import EngineOutput
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, not_segmented_rows
 from EyeAtlasSegmentLib.structures import STRUCTURES
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
 
 def _population_means(eye: str, sex: str) -> dict[str, float]:
@@ -113,3 +122,72 @@ def test_an_eye_not_segmented_has_a_row_per_structure_saying_why_and_no_values()
         assert set(row.as_row()) == set(CSV_COLUMNS)
         assert row.qc_status == "not_segmented" and "49%" in row.qc_note
         assert row.volume_mm3 is None and row.mean is None and row.snr is None and row.voxels == 0
+
+
+class FixedScaleEngine:
+    """A registration engine that does not optimise: it places the template at the found globe, enlarged by a known
+    factor per side, so that the volumes the pipeline measures are known."""
+
+    name = "fixed-scale"
+
+    def __init__(self, enlargement: dict[str, float]) -> None:
+        self.enlargement = enlargement
+
+    def parameters(self) -> dict:
+        return {"enlargement": self.enlargement}
+
+    def register(self, fixed, masks, moving, initial, anchor_lps_mm, progress=None):
+        side = "left" if anchor_lps_mm[0] > 0 else "right"  # LPS x grows toward the subject's left
+        shrink = sitk.Similarity3DTransform()
+        shrink.SetCenter(tuple(anchor_lps_mm))
+        shrink.SetScale(1.0 / self.enlargement[side])
+        transform = sitk.CompositeTransform([initial, shrink])  # patient → atlas: shrink first, then the start
+        return EngineOutput(transform, transform, [{"stage": "fixed scale"}])
+
+
+@pytest.fixture(scope="module")
+def subject_path(tmp_path_factory):
+    subject = make_subject(SubjectSpec(seed=5, fov_mm=(150.0, 200.0, 150.0), spacing_mm=(1.5, 1.5, 1.5)))
+    path = tmp_path_factory.mktemp("subject") / "subject.nii.gz"
+    sitk.WriteImage(subject.image, str(path))
+    return path
+
+
+def test_an_eye_whose_volumes_are_implausible_in_every_attempt_is_refused_and_gets_no_labels(subject_path,
+                                                                                            synthetic_atlas_dir):
+    engine = FixedScaleEngine({"right": 1.0, "left": 1.5})  # left globe 3.4× the template's
+    result = run_pipeline(subject_path, synthetic_atlas_dir, PipelineOptions(engine=engine, retry_engines=()))
+    assert sorted(result.eyes) == ["right"]
+    assert result.missing_eyes["left"].startswith("refused by quality control: volume outside the population range")
+    assert "4 other registration attempts" in result.missing_eyes["left"]
+    assert [a["verdict"] for a in result.attempts["left"]] == ["fail"] * 5
+    assert not np.isin(sitk.GetArrayViewFromImage(result.labels), range(11, 20)).any()
+    left_rows = [r for r in result.stats if r.eye == "left"]
+    assert len(left_rows) == 9 and {r.qc_status for r in left_rows} == {"not_segmented"}
+    assert any(w.startswith("left eye not segmented: refused by quality control") for w in result.warnings)
+    report = result.report()
+    assert report["eyes"]["right"]["qc"]["verdict"] == "pass"
+    assert {c["name"] for c in report["eyes"]["right"]["qc"]["checks"]} == {
+        "deformable", "folding", "globe_position", "volumes"}
+
+
+def test_two_globes_that_disagree_leave_only_the_one_nearer_the_population(subject_path, synthetic_atlas_dir):
+    engine = FixedScaleEngine({"right": 1.0, "left": 1.12})  # left globe 1.4×: plausible alone, not beside the right
+    result = run_pipeline(subject_path, synthetic_atlas_dir, PipelineOptions(engine=engine, retry_engines=()))
+    assert sorted(result.eyes) == ["right"]
+    assert "the globes differ by" in result.missing_eyes["left"]
+    assert result.eyes["right"].qc_checks[-1].name == "symmetry"
+
+
+def test_a_run_with_no_eye_passing_fails_with_every_reason(subject_path, synthetic_atlas_dir):
+    engine = FixedScaleEngine({"right": 1.6, "left": 1.6})
+    with pytest.raises(EyeNotFoundError, match="no eye could be segmented: right: refused .* left: refused"):
+        run_pipeline(subject_path, synthetic_atlas_dir, PipelineOptions(engine=engine, retry_engines=()))
+
+
+def test_the_retry_plan_turns_the_start_then_adds_an_affine_stage_then_other_engines():
+    plans = list(attempt_plan(SimpleITKEngine(), retry_engines=("ants",)))
+    assert [p.start_rotation_deg for p in plans[:5]] == [(0.0, 0.0, 0.0), *RETRY_ROTATIONS_DEG]
+    assert plans[5].engine.settings.affine_stage and plans[5].engine.parameters()["stages"][-2] == "affine"
+    assert [p.name for p in plans[6:]] == (["ants"] if importlib.util.find_spec("ants") else [])
+    assert len(list(attempt_plan(SimpleITKEngine(), retry_engines=()))) == 6

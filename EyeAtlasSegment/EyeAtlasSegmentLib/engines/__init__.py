@@ -6,6 +6,8 @@ from ..errors import EyeAtlasError
 from ..registration import RegistrationEngine
 
 ENGINES = ("simpleitk", "ants")
+#: The Python module each engine needs (an engine can run only where it is importable).
+ENGINE_MODULES = {"simpleitk": "SimpleITK", "ants": "ants"}
 
 
 def get_engine(name: str) -> RegistrationEngine:
