@@ -118,6 +118,8 @@ def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
         lines = [f"SNR: {noise.reason}"]
     lines.append(f"{'eye':6} {'structure':16} {'volume_mm3':>10} {'mean':>9} {'snr':>7} {'95% CI':>15}")
     for row in result.stats:
+        if row.volume_mm3 is None:
+            continue  # an eye not segmented: its reason is among the warnings
         snr = f"{row.snr:7.1f}" if row.snr is not None else "    n/a"
         ci = f"{row.snr_ci_low:6.1f} – {row.snr_ci_high:6.1f}" if row.snr_ci_low is not None else ""
         mean = f"{row.mean:9.1f}" if row.mean is not None else "      n/a"
