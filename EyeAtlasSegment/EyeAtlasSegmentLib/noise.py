@@ -8,11 +8,14 @@ no signal, only noise, whose distribution depends on the coil combination:
 - ``none``: σ = raw SD of the background, no correction (for comparison with naive recipes; biased low).
 
 Background that scanners zero-fill, clip or quantise carries no noise information: such voxels are excluded, and
-when too few real noise voxels remain σ is undefined and SNR is refused with the reason.
+when too few real noise voxels remain σ is undefined and SNR is refused with the reason. So is automatic air
+that is not pure noise of the model: its mean/SD ratio and kurtosis disagree with the model's distribution
+(tissue or ghosts in it).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -34,6 +37,12 @@ GHOST_BAND_HALF_WIDTH_MM = 20.0
 #: More than this fraction of exact zeros among the air candidates: the background was zero-filled.
 MAX_ZERO_FRACTION = 0.5
 MAX_DISTINCT_VALUE_FRACTION = 0.002  # fewer distinct values than this × voxels means quantised/clipped
+#: Pure noise follows the model's distribution (``chi_shape``). Background whose mean/SD ratio is off by more than
+#: this fraction, or whose kurtosis is off by more than ``MAX_KURTOSIS_DEVIATION``, holds something else.
+#: Pure Rayleigh air passes with margin: 1,000 samples (99.9 % of draws within ±8 %, kurtosis 2.6–4.6), integer
+#: storage of σ ≥ 1.5 (ratio −5 to +10 %, kurtosis ≤ 3.9), the cleanest air of the real T2 (+6 %, 4.0).
+MAX_MEAN_TO_SD_DEVIATION = 0.2
+MAX_KURTOSIS_DEVIATION = 1.5
 Z_95 = 1.959964
 
 
@@ -85,6 +94,9 @@ def sd_relative_se(kurtosis: float, n: int) -> float:
 
 HEAD_MASK_SPACING_MM = 4.0
 HEAD_MASK_CLOSING_MM = 12.0
+#: Maurer distances (float32) of voxels exactly ``AIR_DISTANCE_FROM_HEAD_MM`` away vary by ~1e-5 mm with the
+#: storage order of the axes: the air starts this much further out, so every orientation selects the same voxels.
+DISTANCE_RESOLUTION_MM = 1e-3
 
 
 def head_mask(image: sitk.Image) -> sitk.Image:
@@ -92,7 +104,11 @@ def head_mask(image: sitk.Image) -> sitk.Image:
 
     Computed on a ~4 mm copy: foreground above the Otsu threshold, islands below 1 % of the largest object
     dropped (noise, ghosts), a 12 mm closing (dark skull and air cavities open to the outside through the
-    orbits and nose would otherwise count as background), then enclosed regions filled.
+    orbits and nose would otherwise count as background), then enclosed regions filled, also those that the
+    field of view cuts open (``fill_holes_capping_cut_faces``). Every step treats all voxel axes and both ends
+    of each alike, so the mask is the same whichever way the voxels are stored, except that the 4 mm bins start at
+    voxel 0: flipping an axis whose size is not a multiple of the bin moves the mask edge by < 4 mm, which the
+    10 mm margin of the air absorbs (σ within 0.1 % over the 48 axis orientations).
     """
     factors = [max(1, int(round(HEAD_MASK_SPACING_MM / s))) for s in image.GetSpacing()]
     coarse = sitk.BinShrink(image, factors)
@@ -104,8 +120,36 @@ def head_mask(image: sitk.Image) -> sitk.Image:
     radius = [max(1, int(round(HEAD_MASK_CLOSING_MM / s))) for s in coarse.GetSpacing()]
     padded = sitk.ConstantPad(objects, radius, radius, 0)  # so the closing is not cut by the image border
     closed = sitk.Crop(sitk.BinaryMorphologicalClosing(padded, radius, sitk.sitkBall), radius, radius)
-    filled = sitk.BinaryFillhole(closed)
+    filled = fill_holes_capping_cut_faces(closed)
     return sitk.Resample(filled, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+
+
+def _fill_holes_2d(mask_2d: np.ndarray) -> np.ndarray:
+    """Boolean 2D mask with its enclosed background regions filled."""
+    filled = sitk.BinaryFillhole(sitk.GetImageFromArray(mask_2d.astype(np.uint8)))
+    return sitk.GetArrayViewFromImage(filled) > 0
+
+
+def fill_holes_capping_cut_faces(mask: sitk.Image) -> sitk.Image:
+    """``mask`` with enclosed background filled, counting as enclosed what only the image border opens.
+
+    Where the field of view cuts through the head (a slab through the skull base, a neck cut by the last slice),
+    sinuses, skull base and dark tissue reach the image face and a 3D hole filling leaves them as background.
+    Each of the six faces is capped with the mask's own cross-section there (holes filled in 2D), as if the head
+    went on beyond the field of view, and the capped mask is filled in 3D. Air outside the head's outline at the
+    face stays background.
+    """
+    mask_kji = sitk.GetArrayFromImage(mask) > 0
+    capped_kji = np.pad(mask_kji, 1)
+    for axis in range(3):
+        for end, cap_index in ((0, 0), (-1, -1)):
+            face = [slice(1, -1)] * 3
+            face[axis] = cap_index
+            capped_kji[tuple(face)] = _fill_holes_2d(np.take(mask_kji, end, axis=axis))
+    filled = sitk.BinaryFillhole(sitk.GetImageFromArray(capped_kji.astype(np.uint8)))
+    result = sitk.GetImageFromArray(sitk.GetArrayViewFromImage(filled)[1:-1, 1:-1, 1:-1].astype(np.uint8))
+    result.CopyInformation(mask)
+    return result
 
 
 def ghost_band_mask(image: sitk.Image, centres_lps_mm: Sequence[Sequence[float]],
@@ -132,7 +176,7 @@ def air_region(image: sitk.Image, eye_centres_lps_mm: Sequence[Sequence[float]] 
     """
     distance = sitk.SignedMaurerDistanceMap(head_mask(image), insideIsPositive=False, squaredDistance=False,
                                             useImageSpacing=True)
-    candidates = sitk.GetArrayFromImage(distance) > AIR_DISTANCE_FROM_HEAD_MM
+    candidates = sitk.GetArrayFromImage(distance) > AIR_DISTANCE_FROM_HEAD_MM + DISTANCE_RESOLUTION_MM
     values = sitk.GetArrayViewFromImage(image)
     in_band = ghost_band_mask(image, eye_centres_lps_mm) & candidates
     outside_band = candidates & ~in_band
@@ -157,10 +201,45 @@ def _check_samples(values: np.ndarray) -> str:
     return ""
 
 
+def chi_shape(channels: int) -> tuple[float, float]:
+    """Mean/SD ratio and kurtosis of pure magnitude noise: central chi with 2·``channels`` degrees of freedom.
+
+    One channel is Rayleigh: ratio √(π/(4−π)) = 1.913, kurtosis 3.245. From the raw moments of chi with k degrees
+    of freedom (unit σ): E[M] = √2·Γ((k+1)/2)/Γ(k/2), E[M²] = k, E[M³] = (k+1)·E[M], E[M⁴] = k(k+2).
+    """
+    k = 2 * channels
+    mean = math.sqrt(2.0) * math.exp(math.lgamma((k + 1) / 2) - math.lgamma(k / 2))
+    variance = k - mean ** 2
+    fourth_central = k * (k + 2) + (2 * k - 4) * mean ** 2 - 3 * mean ** 4
+    return mean / math.sqrt(variance), fourth_central / variance ** 2
+
+
+def model_noise_shape(model: str, channels: int) -> tuple[float, float]:
+    """``chi_shape`` of the air that ``model`` assumes: ``channels`` for "sos", else one channel (Rayleigh)."""
+    return chi_shape(channels if model == "sos" else 1)
+
+
+def noise_model_mismatch(mean_to_sd: float, kurtosis: float, model: str, channels: int) -> str:
+    """How background samples with these moments fail to be pure noise of ``model`` ('' when they are).
+
+    The check compares the mean/SD ratio and the kurtosis with those of the model's own distribution
+    (``model_noise_shape``; the "none" model is checked against Rayleigh air). Tissue or ghosts in the background
+    raise the kurtosis and shift the ratio; a multi-channel image under a Rayleigh model raises the ratio.
+    """
+    expected_ratio, expected_kurtosis = model_noise_shape(model, channels)
+    if (abs(mean_to_sd / expected_ratio - 1.0) <= MAX_MEAN_TO_SD_DEVIATION
+            and abs(kurtosis - expected_kurtosis) <= MAX_KURTOSIS_DEVIATION):
+        return ""
+    noise = f"{channels}-channel sum-of-squares" if model == "sos" else "single-channel Rayleigh"
+    return (f"not pure {noise} noise (mean/SD {mean_to_sd:.2f}, expected {expected_ratio:.2f}; "
+            f"kurtosis {kurtosis:.1f}, expected {expected_kurtosis:.2f})")
+
+
 def sigma_from_background_samples(values: np.ndarray, method: str, model: str = "rayleigh_sd",
                                   channels: int = 1) -> NoiseEstimate:
     """σ from pure-noise magnitude samples under ``model``; refuses quantised, constant or too few samples.
 
+    Samples that fail ``noise_model_mismatch`` still give σ, with a note (``details['noise_model_mismatch']``).
     Relative standard errors (independent samples, delta method): SD-based ½·√((κ−1)/n) with κ the sample
     kurtosis; mean-based SD/(mean·√n); sum of squares ½·SD(M²)/(mean(M²)·√n).
     """
@@ -176,8 +255,11 @@ def sigma_from_background_samples(values: np.ndarray, method: str, model: str = 
     sd, mean = float(np.std(values, ddof=1)), float(np.mean(values))
     kurtosis = sample_kurtosis(values)
     sd_rel_se = sd_relative_se(kurtosis, n)
+    expected_ratio, expected_kurtosis = model_noise_shape(model, channels)
+    mismatch = noise_model_mismatch(mean / sd, kurtosis, model, channels)
     details = {"background_sd": sd, "background_mean": mean, "background_kurtosis": kurtosis,
-               "mean_to_sd_ratio": mean / sd, "rayleigh_mean_to_sd_ratio": RAYLEIGH_MEAN_FACTOR / RAYLEIGH_SD_FACTOR}
+               "mean_to_sd_ratio": mean / sd, "model_mean_to_sd_ratio": expected_ratio,
+               "model_kurtosis": expected_kurtosis, "noise_model_mismatch": mismatch}
     if model == "rayleigh_sd":
         sigma, rel_se = sd / RAYLEIGH_SD_FACTOR, sd_rel_se
     elif model == "rayleigh_mean":
@@ -188,13 +270,8 @@ def sigma_from_background_samples(values: np.ndarray, method: str, model: str = 
         rel_se = 0.5 * float(power.std(ddof=1) / (power.mean() * np.sqrt(n)))
     else:
         sigma, rel_se = sd, sd_rel_se
-    reason = ""
-    if model.startswith("rayleigh"):
-        ratio = (mean / RAYLEIGH_MEAN_FACTOR) / (sd / RAYLEIGH_SD_FACTOR)
-        if abs(ratio - 1.0) > 0.2:
-            reason = (f"background is not pure single-channel Rayleigh noise (σ from mean {mean / RAYLEIGH_MEAN_FACTOR:.3g}"
-                      f" vs from SD {sd / RAYLEIGH_SD_FACTOR:.3g}): ghosting, filtering or multi-channel combination "
-                      f"may bias SNR")
+    reason = f"background is {mismatch}: ghosting, tissue, filtering or coil combination may bias SNR" if mismatch \
+        else ""
     return NoiseEstimate(method, float(sigma), n, reason, details, model, channels, float(rel_se))
 
 
@@ -205,16 +282,39 @@ def _zero_filled(voxels: int, zero_fraction: float, model: str, channels: int) -
                          {"zero_fraction": zero_fraction}, model, channels)
 
 
+def _impure_air(estimate: NoiseEstimate) -> NoiseEstimate:
+    """The refusal of an automatic air background that fails its noise model's own check, with what to do.
+
+    A ratio too high at the model's kurtosis is the signature of more coil channels than the model assumes.
+    """
+    d = estimate.details
+    more_channels = (d["mean_to_sd_ratio"] > d["model_mean_to_sd_ratio"] and not noise_model_mismatch(
+        d["model_mean_to_sd_ratio"], d["background_kurtosis"], estimate.model, estimate.channels))
+    remedy = "give an air ROI with --noise-roi"
+    if estimate.model == "sos":
+        remedy += ", or check --channels"
+    elif more_channels:
+        remedy = "use --noise-model sos --channels N if the coils are combined by sum of squares, or " + remedy
+    reason = f"the automatic air background is {d['noise_model_mismatch']}: SNR is not reported; {remedy}"
+    return NoiseEstimate("undefined", None, estimate.voxels, reason, d, estimate.model, estimate.channels)
+
+
 def estimate_noise_from_air(image: sitk.Image, model: str = "rayleigh_sd", channels: int = 1,
                             eye_centres_lps_mm: Sequence[Sequence[float]] = ()) -> NoiseEstimate:
-    """σ from the automatically found air background (away from the head and from ghost lines through the eyes)."""
+    """σ from the automatically found air background (away from the head and from ghost lines through the eyes).
+
+    Refused (σ undefined, with the reason) when the air is zero-filled, or is not pure noise of ``model``
+    (``noise_model_mismatch``): tissue or ghosts in it would lower every SNR.
+    """
     mask, details = air_region(image, eye_centres_lps_mm)
     if details["zero_fraction"] > MAX_ZERO_FRACTION:
         estimate = _zero_filled(details["air_candidates"], details["zero_fraction"], model, channels)
     else:
         estimate = sigma_from_background_samples(sitk.GetArrayViewFromImage(image)[mask], "air_background", model,
                                                  channels)
-        if details["zero_excluded"] and estimate.defined:
+        if estimate.details.get("noise_model_mismatch"):
+            estimate = _impure_air(estimate)
+        elif details["zero_excluded"] and estimate.defined:
             estimate.reason = "; ".join(filter(None, [estimate.reason, (
                 f"{details['zero_excluded']} zero-valued air voxels (partly zero-filled background) were excluded")]))
     estimate.details.update(details)
