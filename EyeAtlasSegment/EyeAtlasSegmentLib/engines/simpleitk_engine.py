@@ -38,6 +38,9 @@ class SimpleITKSettings:
     #: A full affine stage (anchored at the globe, masked to the orbit) after the similarity: a retry for eyes whose
     #: orbit is shaped unlike the template's.
     affine_stage: bool = False
+    #: After the globe stages, the rotation and scale are refined on the whole orbit (nerve, muscles, fat), still
+    #: about the found centre: a near-spherical globe pins down its position but hardly its rotation.
+    orbit_stage: bool = True
 
 
 class SimpleITKEngine:
@@ -49,7 +52,8 @@ class SimpleITKEngine:
         self.settings = settings or SimpleITKSettings()
 
     def parameters(self) -> dict:
-        linear = ["rigid", "similarity", "recentre"] + (["affine"] if self.settings.affine_stage else [])
+        linear = ["rigid", "similarity", "recentre"] + (["orbit similarity"] if self.settings.orbit_stage else []) + (
+            ["affine"] if self.settings.affine_stage else [])
         return {"stages": linear + ["bspline"], "metric": "MattesMutualInformation", **asdict(self.settings)}
 
     def _method(self, fixed_mask: sitk.Image, sampling_fraction: float, shrink_factors: tuple[int, ...],
@@ -102,6 +106,9 @@ class SimpleITKEngine:
                            linear_fixed, linear_moving, masks.globe, stages, progress, 0.3)
         similarity = self._recentre(similarity, template_centre_lps, centre, linear_fixed, linear_moving, masks.globe,
                                     stages, progress)
+        if s.orbit_stage:
+            self._linear_stage("orbit similarity", similarity, [1.0] * 3 + [0.0] * 3 + [1.0],
+                               linear_fixed, linear_moving, masks.orbit, stages, progress, 0.48)
         linear = sitk.AffineTransform(3)
         linear.SetCenter(centre)
         linear.SetMatrix(similarity.GetMatrix())
