@@ -14,7 +14,9 @@ from helpers import dice_per_structure
 
 pytestmark = pytest.mark.slow
 
-MEAN_DICE_MIN = 0.85
+#: Since the synthetic eye became realistic (a 23.8 mm eyeball in a 35 × 33 mm orbit, 2026-12-02), the tuning family
+#: reaches 0.81–0.88 per eye (it was 0.85–0.90 with the small eyeball that doubled real-head volumes).
+MEAN_DICE_MIN = 0.80
 GLOBE_DICE_MIN = 0.93
 
 
