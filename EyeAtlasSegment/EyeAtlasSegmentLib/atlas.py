@@ -1,15 +1,16 @@
-"""Reading the MR-Eye atlas from the folder layout of its public release, and mirroring it for left eyes.
+"""Reading the MR-Eye atlas exactly as its public release lays it out, and mirroring it for left eyes.
 
-Accepted layouts (``ATLAS_DIR`` as given by the user)::
-
-    ATLAS_DIR/{male,female,combined}/0_template.nii.gz + 1_max_prob_map.nii.gz (or .npy)
-    ATLAS_DIR/eye_atlas/{male,female,combined}/...
-
-The ``.npy`` label map has no geometry of its own: it takes the template's, and must have its shape.
+``ATLAS_DIR`` as given by the user may be the release root (``eye_atlas/`` or ``C_eye_atlas/``, which holds
+``male/ female/ combined/``) or its parent; see ``release_layout`` for the whole tree. Per sex, the template
+``0_template.nii.gz`` and the maximum-probability labels ``1_max_prob_map.nii.gz`` (or ``.npy``) are read. The
+labels are stored as floats (float64 in the release): they are rounded and cast to 0-9, and their on-disk dtype
+and affine are kept in the ``Atlas`` for the report. The ``.npy`` label map has no geometry of its own: it takes
+the template's, and must have its shape. ``2_prob_map`` is an RGB picture, never read as labels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,21 +18,23 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import AtlasError
-from .geometry import direction_matrix, same_grid
+from .geometry import direction_matrix, ijk_to_ras_affine, same_grid
+from .release_layout import (LABELS_NIFTI_NAME, LABELS_NPY_NAME, PROB_PICTURE_NAMES, RELEASE_ROOT_NAMES, SEXES,
+                             STANDARD_SPACES, SYNTHETIC_MARKER, TEMPLATE_NAME, find_release_root,
+                             standard_space_files)
 from .structures import N_LABELS
 
-SEXES = ("combined", "female", "male")
 #: DICOM Patient's Sex (0010,0040) → atlas template; "O" (other) and unknown values use no guess.
 _SEX_FROM_DICOM = {"M": "male", "F": "female"}
-TEMPLATE_NAME = "0_template.nii.gz"
-LABELS_NIFTI_NAME = "1_max_prob_map.nii.gz"
-LABELS_NPY_NAME = "1_max_prob_map.npy"
-SYNTHETIC_MARKER = "SYNTHETIC_README.txt"
 
 
 @dataclass
 class Atlas:
-    """A right-eye (or mirrored left-eye) template with its label map on the same grid (LPS geometry)."""
+    """A right-eye (or mirrored left-eye) template with its label map on the same grid (LPS geometry).
+
+    ``labels_dtype`` and ``labels_affine_ras`` describe the label file as stored (the release does not document
+    them); the labels themselves are already rounded and cast.
+    """
 
     template: sitk.Image  # float32
     labels: sitk.Image  # uint8, 0-9
@@ -40,6 +43,8 @@ class Atlas:
     labels_file: Path
     synthetic: bool
     side: str = "right"
+    labels_dtype: str = ""
+    labels_affine_ras: tuple[tuple[float, ...], ...] = ()
 
 
 def atlas_sex_from_dicom(patient_sex: str | None) -> str | None:
@@ -47,42 +52,79 @@ def atlas_sex_from_dicom(patient_sex: str | None) -> str | None:
     return _SEX_FROM_DICOM.get((patient_sex or "").strip().upper())
 
 
+def resolve_release_root(atlas_dir: str | Path) -> Path:
+    """The release root (the folder holding ``male/ female/ combined/``), given it or its parent."""
+    given = Path(atlas_dir).expanduser()
+    if not given.is_dir():
+        raise AtlasError(f"atlas folder {given} does not exist")
+    root = find_release_root(given)
+    if root is None:
+        raise AtlasError(f"no MR-Eye atlas in {given}: point --atlas at the release folder "
+                         f"({' or '.join(RELEASE_ROOT_NAMES)}, with male/, female/ and combined/) or at its parent")
+    return root
+
+
 def resolve_atlas_folder(atlas_dir: str | Path, sex: str) -> Path:
-    """The folder holding one sex's template and labels, accepting the release's ``eye_atlas`` parent."""
+    """The folder holding one sex's template and labels."""
     if sex not in SEXES:
         raise AtlasError(f"atlas sex must be one of {', '.join(SEXES)}, not {sex!r}")
-    root = Path(atlas_dir).expanduser()
-    if not root.is_dir():
-        raise AtlasError(f"atlas folder {root} does not exist")
-    for candidate in (root / sex, root / "eye_atlas" / sex):
-        if (candidate / TEMPLATE_NAME).is_file():
-            return candidate
-    raise AtlasError(
-        f"no {sex}/{TEMPLATE_NAME} under {root} (nor under {root / 'eye_atlas'}); point --atlas at the MR-Eye "
-        f"folder that contains the male/, female/ and combined/ sub-folders")
+    folder = resolve_release_root(atlas_dir) / sex
+    if not (folder / TEMPLATE_NAME).is_file():
+        raise AtlasError(f"the atlas in {folder.parent} has no {sex}/{TEMPLATE_NAME}; choose another sex or "
+                         f"re-download the release (eye-atlas-segment fetch-atlas)")
+    return folder
 
 
 def load_atlas(atlas_dir: str | Path, sex: str = "combined") -> Atlas:
     """Load one sex's template and maximum-probability label map (NIfTI preferred, ``.npy`` accepted)."""
     folder = resolve_atlas_folder(atlas_dir, sex)
-    template = _read(folder / TEMPLATE_NAME)
-    if template.GetDimension() != 3 or template.GetNumberOfComponentsPerPixel() != 1:
-        raise AtlasError(f"{folder / TEMPLATE_NAME} is not a 3D scalar image")
-    template = sitk.Cast(template, sitk.sitkFloat32)
+    template = _read_template(folder / TEMPLATE_NAME)
     if (folder / LABELS_NIFTI_NAME).is_file():
         labels_file = folder / LABELS_NIFTI_NAME
-        labels_float = _read(labels_file)
-        _check_same_grid(template, labels_float, labels_file)
-        label_values = sitk.GetArrayFromImage(labels_float)
+        labels, dtype = _read_nifti_labels(labels_file, template)
     elif (folder / LABELS_NPY_NAME).is_file():
         labels_file = folder / LABELS_NPY_NAME
-        label_values = _read_npy_labels(labels_file, template)
+        labels, dtype = _read_npy_labels(labels_file, template)
     else:
-        raise AtlasError(f"{folder} has no {LABELS_NIFTI_NAME} or {LABELS_NPY_NAME}")
-    labels = sitk.GetImageFromArray(_as_label_array(label_values, labels_file))
-    labels.CopyInformation(template)
-    synthetic = any((p / SYNTHETIC_MARKER).is_file() for p in (folder, folder.parent))
-    return Atlas(template, labels, sex, folder, labels_file, synthetic)
+        pictures = [name for name in PROB_PICTURE_NAMES if (folder / name).is_file()]
+        hint = f" ({pictures[0]} is an RGB picture of the probabilities, not labels)" if pictures else ""
+        raise AtlasError(f"{folder} has no {LABELS_NIFTI_NAME} or {LABELS_NPY_NAME}{hint}")
+    affine = tuple(tuple(float(v) for v in row) for row in ijk_to_ras_affine(labels))
+    return Atlas(template, labels, sex, folder, labels_file, _is_synthetic(folder), labels_dtype=dtype,
+                 labels_affine_ras=affine)
+
+
+@dataclass
+class StandardSpaceTemplate:
+    """A standard-space T1w template of the release (whole head or eye crop) with its eye labels (0-9)."""
+
+    space: str  # "mni152" or "colin27"
+    image: sitk.Image  # float32
+    labels: sitk.Image  # uint8
+    image_file: Path
+    labels_file: Path
+    labels_dtype: str
+    synthetic: bool
+
+
+def load_standard_space(atlas_dir: str | Path, space: str = "mni152", cropped: bool = False) -> StandardSpaceTemplate:
+    """The release's ``mni152/`` or ``colin27/`` template and labels, whole head unless ``cropped``."""
+    if space not in STANDARD_SPACES:
+        raise AtlasError(f"standard space must be one of {', '.join(STANDARD_SPACES)}, not {space!r}")
+    folder = resolve_release_root(atlas_dir) / space
+    image_name, labels_name = standard_space_files(space, cropped)
+    for name in (image_name, labels_name):
+        if not (folder / name).is_file():
+            raise AtlasError(f"the atlas has no {space}/{name} (standard spaces are in release version 2 and later); "
+                             f"re-download it with eye-atlas-segment fetch-atlas")
+    image = _read_template(folder / image_name)
+    labels, dtype = _read_nifti_labels(folder / labels_name, image)
+    return StandardSpaceTemplate(space, image, labels, folder / image_name, folder / labels_name, dtype,
+                                 _is_synthetic(folder))
+
+
+def _is_synthetic(folder: Path) -> bool:
+    return any((p / SYNTHETIC_MARKER).is_file() for p in (folder, folder.parent))
 
 
 def mirror_atlas(atlas: Atlas) -> Atlas:
@@ -93,8 +135,8 @@ def mirror_atlas(atlas: Atlas) -> Atlas:
     """
     lr_axis = _left_right_axis(atlas.template)
     side = "left" if atlas.side == "right" else "right"
-    return Atlas(_flip_in_place(atlas.template, lr_axis), _flip_in_place(atlas.labels, lr_axis), atlas.sex,
-                 atlas.folder, atlas.labels_file, atlas.synthetic, side)
+    return dataclasses.replace(atlas, template=_flip_in_place(atlas.template, lr_axis),
+                               labels=_flip_in_place(atlas.labels, lr_axis), side=side)
 
 
 def _flip_in_place(image: sitk.Image, axis: int) -> sitk.Image:
@@ -121,21 +163,48 @@ def _read(path: Path) -> sitk.Image:
         raise AtlasError(f"cannot read atlas file {path}: {str(exc).strip().splitlines()[-1]}") from exc
 
 
-def _read_npy_labels(path: Path, template: sitk.Image) -> np.ndarray:
-    """Labels from a geometry-less ``.npy`` indexed [i, j, k] like the template NIfTI; returned as [k, j, i]."""
+def _read_template(path: Path) -> sitk.Image:
+    template = _read(path)
+    if template.GetDimension() != 3 or template.GetNumberOfComponentsPerPixel() != 1:
+        raise AtlasError(f"{path} is not a 3D scalar image")
+    return sitk.Cast(template, sitk.sitkFloat32)
+
+
+def _read_nifti_labels(path: Path, template: sitk.Image) -> tuple[sitk.Image, str]:
+    """Labels on the template's grid, rounded and cast to uint8, and the dtype they were stored as."""
+    stored = _read(path)
+    values_kji = sitk.GetArrayViewFromImage(stored)
+    components = stored.GetNumberOfComponentsPerPixel()
+    _refuse_picture(path, (*stored.GetSize(), *((components,) if components > 1 else ())), values_kji.dtype)
+    if stored.GetDimension() != 3 or components != 1:
+        raise AtlasError(f"{path} is not a 3D label map (size {stored.GetSize()}, {components} components)")
+    if not same_grid(template, stored):
+        raise AtlasError(f"{path} is not on the template's voxel grid (size/spacing/origin/direction differ)")
+    labels = sitk.GetImageFromArray(_as_label_array(values_kji, path))
+    labels.CopyInformation(template)
+    return labels, values_kji.dtype.name
+
+
+def _read_npy_labels(path: Path, template: sitk.Image) -> tuple[sitk.Image, str]:
+    """Labels from a geometry-less ``.npy`` indexed [i, j, k] like the template NIfTI, on the template's grid."""
     try:
         array_ijk = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise AtlasError(f"cannot read {path}: {exc}") from exc
+    _refuse_picture(path, array_ijk.shape, array_ijk.dtype)
     if array_ijk.shape != tuple(template.GetSize()):
         raise AtlasError(f"{path} has shape {array_ijk.shape} but the template has {template.GetSize()}; "
                          f"the .npy label map takes the template's geometry, so the shapes must match")
-    return np.transpose(array_ijk, (2, 1, 0))
+    labels = sitk.GetImageFromArray(_as_label_array(np.transpose(array_ijk, (2, 1, 0)), path))
+    labels.CopyInformation(template)
+    return labels, array_ijk.dtype.name
 
 
-def _check_same_grid(template: sitk.Image, labels: sitk.Image, labels_file: Path) -> None:
-    if not same_grid(template, labels):
-        raise AtlasError(f"{labels_file} is not on the template's voxel grid (size/spacing/origin/direction differ)")
+def _refuse_picture(path: Path, shape_ijkc: tuple[int, ...], dtype: np.dtype) -> None:
+    """The release's ``2_prob_map`` (RGB uint8, shape x, y, z, 3) must never be read as labels."""
+    if len(shape_ijkc) == 4 and shape_ijkc[3] == 3:
+        raise AtlasError(f"{path} is an RGB picture (shape {tuple(shape_ijkc)}, {np.dtype(dtype).name}), like the "
+                         f"release's 2_prob_map, not a label map; use {LABELS_NIFTI_NAME}")
 
 
 def _as_label_array(values: np.ndarray, source: Path) -> np.ndarray:

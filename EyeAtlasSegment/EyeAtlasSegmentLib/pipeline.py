@@ -102,6 +102,8 @@ class PipelineResult:
                       "affine_ras": self.image.affine_ras.tolist(), "geometry_assumed": self.image.geometry_assumed,
                       "metadata": self.image.metadata},
             "atlas": {"folder": str(self.atlas.folder), "sex": self.atlas.sex, "labels_file": str(self.atlas.labels_file),
+                      "labels_dtype_on_disk": self.atlas.labels_dtype,
+                      "labels_affine_ras": [list(row) for row in self.atlas.labels_affine_ras],
                       "synthetic": self.atlas.synthetic},
             "eyes_requested": list(self.options.eyes),
             "eyes": {eye: {"centre_ras_mm": list(r.centre_ras_mm), "centre_source": r.centre_source,
