@@ -1,4 +1,4 @@
-"""Command line: ``eye-atlas-segment run|demo|make-synthetic``.
+"""Command line: ``eye-atlas-segment run|demo|make-synthetic|fetch-atlas``.
 
 Exit status 0 on success; on failure 1 with a one-line reason on stderr (2 for wrong arguments).
 """
@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     synth = sub.add_parser("make-synthetic", help="write the SYNTHETIC atlas and a synthetic subject")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--seed", type=int, default=7)
+    fetch = sub.add_parser("fetch-atlas", help="download the MR-Eye atlas from Zenodo (checked, unpacked)")
+    fetch.add_argument("--dest", type=Path, help="folder to keep it in (default: the user cache folder)")
+    fetch.add_argument("--url", help="download from this URL instead (a mirror, or another version of the record)")
+    fetch.add_argument("--sha256", help="SHA-256 of the archive at --url (from the Zenodo record)")
     return parser
 
 
@@ -154,6 +158,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command == "run":
             return _run(args.image, args.atlas, args.out, args)
+        if args.command == "fetch-atlas":
+            from .atlas_fetch import fetch_and_describe
+
+            print(fetch_and_describe(args.dest, args.url, args.sha256, progress=_progress(False)))
+            return 0
         if args.command == "demo":
             print(f"generating the SYNTHETIC atlas and demo subject in {args.out.resolve()} ...", file=sys.stderr)
             atlas_dir, subject = _make_synthetic(args.out, seed=DEMO_SEED)
