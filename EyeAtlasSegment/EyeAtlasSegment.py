@@ -53,15 +53,14 @@ class EyeAtlasSegment(ScriptedLoadableModule):
 
 
 def registerSegmentStatisticsPlugin() -> None:
-    """Make SNR available in the Segment Statistics module for any segmentation and volume."""
+    """Make SNR available in the Segment Statistics module for any segmentation and volume (once; its measurements
+    are off there until the user ticks them)."""
     try:
-        from SegmentStatistics import SegmentStatisticsLogic
-
-        from EyeAtlasSegmentPlugins.SNRSegmentStatisticsPlugin import SNRSegmentStatisticsPlugin
+        from EyeAtlasSegmentPlugins.SNRSegmentStatisticsPlugin import registerSNRPlugin
     except ImportError as exc:  # Segment Statistics is a core module; this only happens in custom builds
         logging.warning(f"EyeAtlasSegment: SNR plugin not registered: {exc}")
         return
-    SegmentStatisticsLogic.registerPlugin(SNRSegmentStatisticsPlugin())
+    registerSNRPlugin()
 
 
 class AtlasSex(enum.Enum):
@@ -345,21 +344,14 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
     def segmentStatisticsTable(self, segmentationNode, volumeNode, tableNode=None):
         """Slicer's Segment Statistics (standard measures + the SNR plugin) of the segmentation on the volume.
 
-        Returns the table node and the statistics dictionary (``statistics[segmentID, "<Plugin>.<key>"]``).
+        Returns the table node and the statistics dictionary (``statistics[segmentID, "<Plugin>.<key>"]``). The
+        Segment Statistics module's own settings are left as they are.
         """
-        from SegmentStatistics import SegmentStatisticsLogic
+        from EyeAtlasSegmentPlugins.SNRSegmentStatisticsPlugin import segmentStatisticsWithSNR
 
-        registerSegmentStatisticsPlugin()
-        statistics = SegmentStatisticsLogic()
-        parameters = statistics.getParameterNode()
-        parameters.SetParameter("Segmentation", segmentationNode.GetID())
-        parameters.SetParameter("ScalarVolume", volumeNode.GetID())
-        parameters.SetParameter("visibleSegmentsOnly", "False")
-        statistics.computeStatistics()
         tableNode = tableNode or slicer.mrmlScene.AddNewNodeByClass(
             "vtkMRMLTableNode", slicer.mrmlScene.GenerateUniqueName(f"{segmentationNode.GetName()} Segment Statistics"))
-        statistics.exportToTable(tableNode)
-        return tableNode, statistics.getStatistics()
+        return tableNode, segmentStatisticsWithSNR(segmentationNode, volumeNode, tableNode)
 
     def showResults(self, volumeNode, segmentationNode, tableNode) -> None:
         """Show the segmentation over the volume, the table, and the SNR chart."""

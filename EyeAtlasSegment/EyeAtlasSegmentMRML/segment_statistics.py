@@ -4,18 +4,26 @@ Segment Statistics' scalar-volume plugin resamples each segment's binary labelma
 nearest-neighbour interpolation, turns it into a stencil and runs ``vtkImageAccumulate`` (sample SD, N−1) and
 ``vtkImageHistogramStatistics`` (median). The same is done here without Qt, so that the numbers in batch runs,
 in the module's table and in the Segment Statistics module agree. SNR = mean / σ with σ from a ``NoiseEstimate``.
+
+``SNR_MEASUREMENTS`` and ``snr_values`` are the SNR plugin's columns and values for Segment Statistics.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 import slicer
 import vtk
 
-from EyeAtlasSegmentLib.noise import NoiseEstimate
+from EyeAtlasSegmentLib.structures import Code
+
+if TYPE_CHECKING:  # the noise engine (SimpleITK) is imported only when SNR is computed
+    from EyeAtlasSegmentLib.noise import NoiseEstimate
+
+    from .noise_segments import SegmentationNoiseCache
 
 
 @dataclass
@@ -91,3 +99,63 @@ def all_segment_statistics(segmentation_node, volume_node,
     return [segment_scalar_statistics(segmentation_node, segmentation.GetNthSegmentID(i), volume_node, noise)
             for i in range(segmentation.GetNumberOfSegments())]
 
+
+@dataclass(frozen=True)
+class SnrMeasurement:
+    """One SNR column of Segment Statistics.
+
+    ``name`` is the column name, fixed in every UI language (scripts read it); ``value_type`` the column type in
+    ``vtkMRMLTableNode`` terms ("double", "long", "string"), which every value of the column has; ``units_code`` the
+    UCUM units code where one applies (SNR has no DICOM or SNOMED CT quantity code, and σ is not the segment's own
+    standard deviation, so no quantity or derivation code is given).
+    """
+
+    key: str
+    name: str
+    value_type: str
+    units_code: Optional[Code] = None
+
+
+SNR_MEASUREMENTS = (
+    SnrMeasurement("snr", "SNR", "double", Code("UCUM", "1", "no units")),
+    SnrMeasurement("noise_sigma", "Noise sigma", "double"),  # in the volume's voxel value units
+    SnrMeasurement("noise_voxels", "Noise voxels", "long", Code("UCUM", "voxels", "voxels")),
+    SnrMeasurement("noise_method", "Noise method", "string"),
+    SnrMeasurement("snr_note", "SNR note", "string"),
+)
+#: The value of each column type where there is none (values are float, int and str: Segment Statistics makes a
+#: vtkDoubleArray, vtkLongArray or vtkStringArray column from the type of the first value).
+UNDEFINED_VALUES = {"double": math.nan, "long": 0, "string": ""}
+
+SnrValue = Union[float, int, str]
+
+
+def undefined_snr_values(note: str) -> dict[str, SnrValue]:
+    """Every SNR measurement undefined (NaN, 0 noise voxels, ""), with ``note`` saying why."""
+    values = {m.key: UNDEFINED_VALUES[m.value_type] for m in SNR_MEASUREMENTS}
+    values["snr_note"] = note
+    return values
+
+
+def snr_values(segmentation_node, segment_id: str, volume_node,
+               noise_cache: SegmentationNoiseCache) -> dict[str, SnrValue]:
+    """Every SNR measurement of one segment, each a value of its declared type (``SNR_MEASUREMENTS``).
+
+    An input that gives no SNR (no volume, colour volume, empty or zero-filled noise ROI, empty segment) gives NaN
+    SNR and the reason in the note; the noise segments themselves get σ but no SNR.
+    """
+    if volume_node is None or volume_node.GetImageData() is None:
+        return undefined_snr_values("select a scalar volume for SNR")
+    noise, noise_segment_ids = noise_cache.get(segmentation_node, volume_node)
+    values = undefined_snr_values(noise.reason)
+    values.update(noise_sigma=float(noise.sigma) if noise.defined else math.nan, noise_voxels=int(noise.voxels),
+                  noise_method=noise.method)
+    if segment_id in noise_segment_ids:
+        values["snr_note"] = "; ".join(filter(None, ("noise ROI", noise.reason)))
+    elif noise.defined:
+        measured = segment_scalar_statistics(segmentation_node, segment_id, volume_node, noise)
+        if measured.snr is None:
+            values["snr_note"] = "; ".join(filter(None, ("the segment is empty on the volume's grid", noise.reason)))
+        else:
+            values["snr"] = float(measured.snr)
+    return values

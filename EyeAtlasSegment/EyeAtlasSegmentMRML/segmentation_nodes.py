@@ -8,26 +8,26 @@ import numpy as np
 import SimpleITK as sitk
 import slicer
 
-from EyeAtlasSegmentLib.structures import (EYES, LATERALITY, ORBITAL_STRUCTURE, STRUCTURES, TERMINOLOGY, Code,
-                                           output_label, segment_name)
+from EyeAtlasSegmentLib.structures import (EYES, LATERALITY, ORBITAL_STRUCTURE, STRUCTURES, TERMINOLOGY, output_label,
+                                           segment_name)
 
 from .headless import module_logic
+from .segment_terminology import set_segment_terminology, terminology_entry
 from .volume_nodes import add_volume_node
 
-_EMPTY = Code("", "", "")
 
-
-def _set_terminology(colors, index: int, eye: str, atlas_label: int) -> None:
+def structure_terminology(eye: str, atlas_label: int) -> str:
+    """Terminology string of one eye's structure: its codes, with the laterality as type modifier (paired organs)
+    or as modifier of the orbital region (fat, recti)."""
     term = TERMINOLOGY[atlas_label]
     side = LATERALITY[eye]
-    type_modifier, region, region_modifier = ((_EMPTY, ORBITAL_STRUCTURE, side) if term.in_orbit_region
-                                              else (side, _EMPTY, _EMPTY))
-    codes = (term.category, term.type, type_modifier, region, region_modifier)
-    colors.SetTerminology(index, *[field for code in codes for field in (code.scheme, code.value, code.meaning)])
+    if term.in_orbit_region:
+        return terminology_entry(term.category, term.type, region=ORBITAL_STRUCTURE, region_modifier=side)
+    return terminology_entry(term.category, term.type, type_modifier=side)
 
 
 def eye_color_table(scene, eyes: Iterable[str], name: str = "EyeAtlasSegment colors"):
-    """A colour table node: output label value → segment name, colour and terminology."""
+    """A colour table node: output label value → segment name and colour."""
     eyes = [e for e in EYES if e in set(eyes)]
     colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", scene.GenerateUniqueName(name))
     colors.SetTypeToUser()
@@ -38,7 +38,6 @@ def eye_color_table(scene, eyes: Iterable[str], name: str = "EyeAtlasSegment col
             value = output_label(eye, structure.label)
             r, g, b = (c / 255.0 for c in structure.colour_rgb)
             colors.SetColor(value, segment_name(eye, structure.label), r, g, b, 1.0)
-            _set_terminology(colors, value, eye, structure.label)
     return colors
 
 
@@ -46,8 +45,8 @@ def segmentation_from_labels(scene, labels: sitk.Image, reference_volume_node, e
                              name: str):
     """A segmentation node with one segment per structure present in ``labels`` (on the reference volume's grid).
 
-    Segments are named "Right lens", …, coloured and coded like ``eye_color_table``; the segmentation's
-    reference geometry is the reference volume's, so editing it in Slicer keeps the patient's grid.
+    Segments are named "Right lens", …, coloured like ``eye_color_table`` and coded (``structure_terminology``); the
+    segmentation's reference geometry is the reference volume's, so editing it in Slicer keeps the patient's grid.
     """
     colors = eye_color_table(scene, eyes)
     labelmap = add_volume_node(scene, sitk.Cast(labels, sitk.sitkUInt8), name + " labelmap", labelmap=True)
@@ -66,7 +65,7 @@ def segmentation_from_labels(scene, labels: sitk.Image, reference_volume_node, e
                 continue
             segment = segmentation.GetSegmentation().GetSegment(
                 segmentation.GetSegmentation().GetSegmentIdBySegmentName(segment_name(eye, structure.label)))
-            segment.SetTerminology(colors.GetTerminologyAsString(value))
+            set_segment_terminology(segment, structure_terminology(eye, structure.label))
     scene.RemoveNode(labelmap.GetDisplayNode())
     scene.RemoveNode(labelmap)
     scene.RemoveNode(colors)

@@ -19,13 +19,17 @@ from EyeAtlasSegmentLib.label_transfer import warp_labels  # noqa: E402
 from EyeAtlasSegmentLib.noise import NoiseEstimate  # noqa: E402
 from EyeAtlasSegmentLib.orbit_crop import template_footprint_region  # noqa: E402
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, structure_statistics  # noqa: E402
-from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label, segment_name  # noqa: E402
+from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, Code, output_label, segment_name  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
 from EyeAtlasSegmentMRML.headless import ensure_scene  # noqa: E402
 from EyeAtlasSegmentMRML.plot_nodes import snr_plot  # noqa: E402
-from EyeAtlasSegmentMRML.noise_segments import noise_for_segmentation, noise_from_segments  # noqa: E402
+from EyeAtlasSegmentMRML.noise_segments import (is_noise_segment, noise_for_segmentation,  # noqa: E402
+                                                noise_from_segments)
 from EyeAtlasSegmentMRML.segment_statistics import all_segment_statistics  # noqa: E402
-from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation, segmentation_from_labels  # noqa: E402
+from EyeAtlasSegmentMRML.segment_terminology import (segment_terminology, set_segment_terminology,  # noqa: E402
+                                                     set_segment_terminology_tag, terminology_entry)
+from EyeAtlasSegmentMRML.segmentation_nodes import (labels_from_segmentation, segmentation_from_labels,  # noqa: E402
+                                                    structure_terminology)
 from EyeAtlasSegmentMRML.table_nodes import COLUMN_INFO, statistics_table  # noqa: E402
 from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transform_node_from_sitk  # noqa: E402
 from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
@@ -122,6 +126,41 @@ def test_segmentation_has_named_coloured_coded_segments_and_survives_seg_nrrd(sc
     np.testing.assert_array_equal(labels_from_segmentation(reread, subject_node), truth)
     reread_lens = reread.GetSegmentation().GetSegment(reread.GetSegmentation().GetSegmentIdBySegmentName("Right lens"))
     assert reread_lens.GetTerminology() == right_lens.GetTerminology()
+
+
+def test_terminology_written_through_the_5_10_api_or_the_5_8_tag_is_the_same_and_slicer_parses_it():
+    entry = structure_terminology("left", 6)  # left lateral rectus: muscle in the left orbital region
+    fields = entry.split("~")
+    assert len(fields) == 7 and fields[0] and fields[4]  # what Slicer 5.8's DeserializeTerminologyEntry requires
+    with_api, with_tag = slicer.vtkSegment(), slicer.vtkSegment()
+    set_segment_terminology(with_api, entry)  # slicer-core has SetTerminology, as Slicer 5.10 does
+    set_segment_terminology_tag(with_tag, entry)  # the path taken where it is missing (Slicer 5.8)
+    assert with_api.GetTerminology() == with_tag.GetTerminology() == segment_terminology(with_tag) == entry
+    parsed = slicer.vtkSlicerTerminologyEntry()
+    assert slicer.vtkSlicerTerminologiesModuleLogic.DeserializeTerminologyEntry(entry, parsed)
+    assert parsed.GetTypeObject().GetCodeMeaning() == "Muscle"
+    assert parsed.GetTerminologyContextName() == "Segmentation category and type - DICOM master list"
+
+
+@pytest.mark.parametrize("name, is_noise", [
+    ("Air", True), ("air ROI", True), ("Noise", True), ("noise_roi", True), ("Background air", True),
+    ("Air (noise ROI)", True), ("Hair", False), ("Airway", False), ("Stairs", False), ("Noisette", False),
+    ("Background", False), ("Background tissue", False), ("Segment_1", False)])
+def test_a_noise_segment_has_the_whole_word_air_or_noise_in_its_name(name, is_noise):
+    segment = slicer.vtkSegment()
+    segment.SetName(name)
+    assert is_noise_segment(segment) is is_noise
+
+
+def test_a_segment_coded_as_gas_is_a_noise_segment_whatever_its_name():
+    segment = slicer.vtkSegment()
+    segment.SetName("Segment_1")
+    body_substance = Code("SCT", "91720002", "Body Substance")
+    set_segment_terminology(segment, terminology_entry(body_substance, Code("SCT", "74947009", "Gas")))
+    assert is_noise_segment(segment)
+    spatial = Code("SCT", "309825002", "Spatial and Relational Concept")
+    set_segment_terminology(segment, terminology_entry(spatial, Code("DCM", "125040", "Background")))
+    assert not is_noise_segment(segment)  # "Background" is also what Grow from seeds calls surrounding tissue
 
 
 def test_only_present_structures_become_segments(scene, subject, subject_node):
