@@ -1,16 +1,32 @@
 """Read patient images into SimpleITK (float32, ITK LPS geometry) and write label maps as NIfTI.
 
 Supported inputs: NIfTI (read with nibabel so the affine is exactly the file's), NRRD, MetaImage, a DICOM
-series folder (SimpleITK), and bare arrays (.npy, or a pickle read by :mod:`.safe_pickle`). Bare arrays are
-indexed [i, j, k] in the NIfTI convention; their geometry is a RAS affine (given, or assumed: 1 mm, RAS).
-Every failure is an :class:`~.errors.InputImageError` that names the file and the problem.
+series folder (SimpleITK), and bare arrays: ``.npy``/``.npz`` (with the geometry of an nnU-Net properties
+``.pkl`` beside them when there is one) and pickles read by :mod:`.safe_pickle` (plain, compressed or
+``joblib.dump``). Bare arrays are indexed [i, j, k] in the NIfTI convention; their geometry is a RAS affine
+(given, or assumed: 1 mm, RAS).
+
+Every image is checked before it is used: voxel-to-world geometry finite, non-singular and not sheared; a
+claimed size that fits in memory (checked from the header, before reading the voxels); detached MetaImage/NRRD
+data files inside the header's folder (unless allowed); finite voxels; and, for the patient image, more than
+``MASK_LIKE_MAX_DISTINCT_VALUES`` distinct values (a mask or label map given as the image is refused). What the
+readers print (ITK, GDCM, MetaIO, nibabel warnings) is collected, never shown raw: the known cases become one
+warning in our words and the text is kept in ``metadata["reader_messages"]``. Every failure is an
+:class:`~.errors.InputImageError` that names the file and says what to do.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -20,7 +36,6 @@ from .geometry import (LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affi
                        set_geometry_from_ras_affine)
 from .safe_pickle import load_pickle_safely
 
-SUPPORTED_SUFFIXES: tuple[str, ...] = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy", ".pkl", ".pickle")
 _FORMAT_BY_SUFFIX = {
     ".nii": "nifti",
     ".nii.gz": "nifti",
@@ -29,15 +44,30 @@ _FORMAT_BY_SUFFIX = {
     ".mha": "metaimage",
     ".mhd": "metaimage",
     ".npy": "npy",
+    ".npz": "npz",
     ".pkl": "pickle",
     ".pickle": "pickle",
+    ".pkl.gz": "pickle",
+    ".pkl.bz2": "pickle",
+    ".pkl.xz": "pickle",
+    ".joblib": "pickle",
 }
+SUPPORTED_SUFFIXES: tuple[str, ...] = tuple(_FORMAT_BY_SUFFIX)
 #: ITK reader per format, named explicitly because ITK's own choice is case-sensitive (it refuses "T1.MHA").
 _SITK_IMAGE_IO = {"nrrd": "NrrdImageIO", "metaimage": "MetaImageIO"}
 MIN_VOXELS_PER_AXIS = 8
-#: Keys searched, in order, for the image array in a pickled dict.
+#: A patient image with at most this many distinct values is a mask or label map, not an MRI.
+MASK_LIKE_MAX_DISTINCT_VALUES = 32
+#: Voxel axes whose direction cosines deviate from perpendicular by more than this (|cos| of their angle, i.e.
+#: 0.06°) are sheared; below it the deviation is rounding in the header (float32 NIfTI: ~1e-7).
+SHEAR_TOLERANCE = 1e-3
+#: Bytes per voxel a loaded image needs: the file's values and the float32 copy.
+_BYTES_PER_VOXEL_LOADED = 8
+#: Keys searched, in order, for the image array in a pickled dict or an .npz archive.
 PICKLE_IMAGE_KEYS = ("image", "data", "array", "img")
 _PICKLE_LPS_KEYS = ("spacing", "origin", "direction")
+#: nnU-Net (v1) case properties: the ITK geometry of the raw image the case's .npy/.npz was made from.
+_NNUNET_GEOMETRY_KEYS = ("itk_spacing", "itk_origin", "itk_direction")
 #: metadata key -> DICOM tag copied verbatim (stripped) when present.
 DICOM_METADATA_TAGS = {
     "modality": "0008|0060",
@@ -46,6 +76,14 @@ DICOM_METADATA_TAGS = {
 }
 _DICOM_PATIENT_SEX_TAG = "0010|0040"
 NIFTI_SCANNER_CODE = 1
+#: What the readers print that we recognise (a fragment of their text) and what it means, in our words.
+_KNOWN_READER_MESSAGES = (
+    ("Non uniform sampling or missing slices",
+     "the DICOM slices are unevenly spaced or some are missing: positions and volumes along the slice axis may "
+     "be wrong; check that the series is complete"),
+    ("overflow encountered",
+     "some voxel values overflow 32-bit floats once the header's scaling (scl_slope/scl_inter) is applied"),
+)
 
 
 @dataclass
@@ -55,20 +93,27 @@ class LoadedImage:
     image: sitk.Image  # 3D scalar sitkFloat32, ITK LPS geometry (spacing mm, origin, direction)
     affine_ras: np.ndarray  # 4x4 voxel (i, j, k) -> RAS mm of exactly that grid
     source_path: Path
-    source_format: str  # "nifti" | "nrrd" | "metaimage" | "dicom" | "npy" | "pickle"
+    source_format: str  # "nifti" | "nrrd" | "metaimage" | "dicom" | "npy" | "npz" | "pickle"
     geometry_assumed: bool  # True when spacing/orientation were not in the file
     warnings: list[str] = field(default_factory=list)
-    # e.g. "patient_sex" (DICOM 0010|0040, M/F/O), "series_description"; "nifti_sform_code"/"nifti_qform_code"
+    # e.g. "patient_sex" (DICOM 0010|0040, M/F/O), "series_description"; "nifti_sform_code"/"nifti_qform_code";
+    # "geometry_file" (nnU-Net properties); "reader_messages" (what the readers printed)
     metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class _LpsGeometry:
-    """ITK-convention geometry from a pickle: spacing (mm), origin (LPS mm), row-major direction (LPS)."""
+    """ITK-convention geometry: spacing (mm), origin (LPS mm), row-major direction (LPS)."""
 
     spacing_mm: tuple[float, ...]
     origin_lps_mm: tuple[float, ...]
     direction_lps: tuple[float, ...]
+
+    def affine_ras(self) -> np.ndarray:
+        affine = np.eye(4)
+        affine[:3, :3] = LPS_TO_RAS @ np.reshape(self.direction_lps, (3, 3)) @ np.diag(self.spacing_mm)
+        affine[:3, 3] = LPS_TO_RAS @ np.asarray(self.origin_lps_mm)
+        return affine
 
 
 _ArrayGeometry = Union[np.ndarray, _LpsGeometry]  # a 4x4 RAS affine or an ITK LPS geometry
@@ -78,28 +123,38 @@ _ArrayGeometry = Union[np.ndarray, _LpsGeometry]  # a 4x4 RAS affine or an ITK L
 
 
 def load_image(
-    path: str | Path, spacing_mm: Sequence[float] | None = None, orientation: str | None = None
+    path: str | Path, spacing_mm: Sequence[float] | None = None, orientation: str | None = None, *,
+    kind: str = "intensity", allow_external_data: bool = False,
 ) -> LoadedImage:
     """Load a 3D scalar image as float32 on its own grid.
 
     ``spacing_mm`` (voxel size along i, j, k) and ``orientation`` (axis code such as "RAS", "LPS", "PIR":
     the anatomical direction in which i, j, k increase) are only for bare arrays without geometry.
+    ``kind`` is "intensity" for an MRI (an image with few distinct values is refused as a mask) or "mask" (e.g. a
+    noise ROI). ``allow_external_data`` lets a MetaImage/NRRD header name data files outside its own folder.
     """
     path = Path(path)
+    if kind not in ("intensity", "mask"):
+        raise ValueError(f"kind must be 'intensity' or 'mask', not {kind!r}")
     if not path.exists():
         raise InputImageError(f"Image not found: '{path}'")
     source_format = _detect_format(path)
-    if source_format in ("npy", "pickle"):
-        loaded = _read_array_file(path, source_format, spacing_mm, orientation)
-    elif spacing_mm is not None or orientation is not None:
-        raise _own_geometry_error(path)
-    elif source_format == "nifti":
-        loaded = _read_nifti(path)
-    elif source_format == "dicom":
-        loaded = _read_dicom_series(path)
-    else:
-        loaded = _read_with_sitk(path, source_format)
+    with _reader_messages() as messages:
+        if source_format in ("npy", "npz", "pickle"):
+            loaded = _read_array_file(path, source_format, spacing_mm, orientation)
+        elif spacing_mm is not None or orientation is not None:
+            raise _own_geometry_error(path)
+        elif source_format == "nifti":
+            loaded = _read_nifti(path)
+        elif source_format == "dicom":
+            loaded = _read_dicom_series(path)
+        else:
+            _check_data_files(path, source_format, allow_external_data)
+            loaded = _read_with_sitk(path, source_format)
     _check_voxels(loaded.image, path)
+    if kind == "intensity":
+        _refuse_mask_like(loaded.image, path)
+    _add_reader_messages(loaded, messages)
     return loaded
 
 
@@ -138,11 +193,14 @@ def _read_nifti(path: Path) -> LoadedImage:
         nifti = _nibabel().load(str(path))
         shape_ijk = _validated_3d_shape(nifti.shape, path)
         _check_voxel_dtype(nifti.get_data_dtype(), path)
+        _require_memory(shape_ijk, path)
+        _check_nifti_voxel_sizes(nifti.header, path)
         array_ijk = nifti.get_fdata(dtype=np.float32).reshape(shape_ijk)
     except InputImageError:
         raise
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for corrupt files
-        raise InputImageError(f"Could not read '{path}' as NIfTI: {type(exc).__name__}: {exc}") from exc
+        raise InputImageError(f"Could not read '{path}' as NIfTI (corrupt or truncated?): "
+                              f"{type(exc).__name__}: {_first_line(exc)}") from exc
     affine_ras = np.array(nifti.affine, dtype=np.float64)
     image = _image_from_ijk_array(array_ijk)
     _apply_geometry(image, affine_ras, path)
@@ -158,13 +216,72 @@ def _read_nifti(path: Path) -> LoadedImage:
     return LoadedImage(image, affine_ras, path, "nifti", bool(warnings), warnings, metadata)
 
 
+def _check_nifti_voxel_sizes(header, path: Path) -> None:
+    """pixdim 0 (or not finite) along a spatial axis: nibabel would quietly use 1 mm."""
+    for axis, size_mm in zip("ijk", header["pixdim"][1:4]):
+        if not np.isfinite(size_mm) or size_mm == 0:
+            raise InputImageError(
+                f"'{path}': the NIfTI header gives voxel size {float(size_mm):g} mm along axis {axis} (pixdim); "
+                "the header is broken. Re-convert the image from DICOM (e.g. with dcm2niix)"
+            )
+
+
 def _read_with_sitk(path: Path, source_format: str) -> LoadedImage:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.SetImageIO(_SITK_IMAGE_IO[source_format])
     try:
-        image = sitk.ReadImage(str(path), imageIO=_SITK_IMAGE_IO[source_format])
+        reader.ReadImageInformation()
+        _require_memory(reader.GetSize(), path)
+        image = reader.Execute()
     except RuntimeError as exc:
         raise InputImageError(f"Could not read '{path}' ({source_format}): {_itk_reason(exc)}") from exc
     image = _as_float32_scalar_3d(image, path)
-    return LoadedImage(image, ijk_to_ras_affine(image), path, source_format, False)
+    return LoadedImage(image, _checked_affine(ijk_to_ras_affine(image), path), path, source_format, False)
+
+
+def _check_data_files(path: Path, source_format: str, allow_external_data: bool) -> None:
+    """A detached header (.mhd, .nhdr) may only name data files in its own folder (or below), unless allowed,
+    and they must exist."""
+    folder = path.resolve().parent
+    for name in _detached_data_files(path, source_format):
+        target = (folder / name).resolve()
+        if not allow_external_data and folder != target and folder not in target.parents:
+            raise InputImageError(
+                f"'{path}' names a data file outside its own folder ('{name}'); it is refused so that a header "
+                "cannot make this program read other files. Move the data file beside the header, or pass "
+                "--allow-external-data if you trust this header"
+            )
+        if not target.is_file():
+            raise InputImageError(f"'{path}' names the data file '{name}', which does not exist: copy it beside the "
+                                  "header (a .mhd or .nhdr file holds only the header; the voxels are in that file)")
+
+
+def _detached_data_files(path: Path, source_format: str) -> list[str]:
+    """The data file names a MetaImage (ElementDataFile) or NRRD (data file) header gives; [] when attached."""
+    with open(path, "rb") as handle:
+        header = handle.read(65536).decode("latin-1")
+    if source_format == "metaimage":
+        pattern, attached = r"^\s*ElementDataFile\s*=\s*(.*?)\s*$", ("LOCAL",)
+    else:
+        pattern, attached = r"^\s*data ?file\s*:\s*(.*?)\s*$", ()
+        header = header.split("\n\n", 1)[0]  # an attached .nrrd's data starts after the first blank line
+    lines = header.splitlines()
+    for n, line in enumerate(lines):
+        match = re.match(pattern, line, flags=re.IGNORECASE)
+        if not match:
+            continue
+        value = match.group(1)
+        if value.upper() in attached:
+            return []
+        fields = value.split()
+        if fields and fields[0].upper() == "LIST":  # the file names follow, one per line
+            return [line.strip() for line in lines[n + 1:] if line.strip()]
+        if len(fields) >= 4 and "%" in fields[0]:  # a printf pattern with min, max, step
+            first, last, step = (int(v) for v in fields[1:4])
+            return [fields[0] % index for index in range(first, last + 1, step or 1)][:10000]
+        return [value]
+    return []
 
 
 def _read_dicom_series(directory: Path) -> LoadedImage:
@@ -175,13 +292,21 @@ def _read_dicom_series(directory: Path) -> LoadedImage:
             "choose the folder that directly holds the series' files"
         )
     files_by_uid = {uid: sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(directory), uid) for uid in series_uids}
-    chosen_uid = max(series_uids, key=lambda uid: len(files_by_uid[uid]))
+    largest = max(len(files) for files in files_by_uid.values())
+    tied = [uid for uid in series_uids if len(files_by_uid[uid]) == largest]
+    if len(tied) > 1:
+        raise InputImageError(
+            f"folder '{directory}' holds {len(series_uids)} DICOM series and {len(tied)} of them have {largest} "
+            f"files each ({', '.join(tied)}), so none can be chosen as the main one: move the series you want "
+            "into a folder of its own"
+        )
+    chosen_uid = tied[0]
     warnings = []
     if len(series_uids) > 1:
         ignored = ", ".join(f"{uid} ({len(files_by_uid[uid])} files)" for uid in series_uids if uid != chosen_uid)
         warnings.append(
             f"folder holds {len(series_uids)} DICOM series; using {chosen_uid} "
-            f"({len(files_by_uid[chosen_uid])} files, the largest) and ignoring {ignored}"
+            f"({len(files_by_uid[chosen_uid])} files, the most) and ignoring {ignored}"
         )
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files_by_uid[chosen_uid])
@@ -190,11 +315,30 @@ def _read_dicom_series(directory: Path) -> LoadedImage:
     try:
         image = reader.Execute()
     except RuntimeError as exc:
-        raise InputImageError(f"Could not read the DICOM series in '{directory}': {_itk_reason(exc)}") from exc
+        raise InputImageError(_dicom_failure(directory, chosen_uid, files_by_uid[chosen_uid], exc)) from exc
     image = _as_float32_scalar_3d(image, directory)
-    return LoadedImage(
-        image, ijk_to_ras_affine(image), directory, "dicom", False, warnings, _dicom_metadata(reader)
-    )
+    affine_ras = _checked_affine(ijk_to_ras_affine(image), directory)
+    return LoadedImage(image, affine_ras, directory, "dicom", False, warnings, _dicom_metadata(reader))
+
+
+def _dicom_failure(directory: Path, uid: str, files: Sequence[str], exc: RuntimeError) -> str:
+    """Why a DICOM series could not be read: slices of different grids under one UID, or ITK's reason."""
+    grids = set()
+    for name in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(name)
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:
+            continue
+        grids.add((reader.GetSize()[:2], tuple(round(v, 3) for v in reader.GetDirection())))
+    if len(grids) > 1:
+        sizes = sorted({"x".join(map(str, size)) for size, _ in grids})
+        differ = f"slice sizes {' and '.join(sizes)}" if len(sizes) > 1 else "different slice orientations"
+        return (f"the DICOM series {uid} in '{directory}' mixes slices of {len(grids)} grids ({differ}): probably "
+                "two acquisitions sharing one series UID. Put each acquisition in its own folder, or export the "
+                "series again")
+    return f"Could not read the DICOM series in '{directory}': {_itk_reason(exc)}"
 
 
 def _dicom_metadata(reader: sitk.ImageSeriesReader) -> dict[str, str]:
@@ -212,9 +356,76 @@ def _dicom_metadata(reader: sitk.ImageSeriesReader) -> dict[str, str]:
 
 
 def _itk_reason(exc: RuntimeError) -> str:
-    """The last non-empty line of an ITK exception: the human-readable reason."""
+    """The human-readable reason of an ITK exception: its last non-empty line, without object addresses."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1] if lines else type(exc).__name__
+    reason = lines[-1] if lines else type(exc).__name__
+    return re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", reason)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] if text else "no details"
+
+
+# ---------------------------------------------------------------------------------- what readers print
+
+
+@contextmanager
+def _reader_messages() -> Iterator[list[str]]:
+    """Collect what the readers print (C-level stderr: ITK, GDCM, MetaIO; Python warnings) instead of showing it.
+
+    The list is filled when the block ends.
+    """
+    messages: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with _captured_stderr(messages):
+            yield messages
+    messages.extend(f"{w.category.__name__}: {w.message}" for w in caught)
+
+
+@contextmanager
+def _captured_stderr(lines: list[str]) -> Iterator[None]:
+    """Redirect file descriptor 2 to a temporary file for the block; its non-empty lines go to ``lines``."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to capture
+        yield
+        return
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (AttributeError, ValueError, OSError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def _add_reader_messages(loaded: LoadedImage, messages: Sequence[str]) -> None:
+    """Known reader messages become warnings in our words; the rest is counted in one warning. All kept."""
+    messages = [re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", line) for line in messages
+                if not re.match(r"^WARNING: In .*, line \d+$", line)]  # ITK's "where" line before each warning
+    if not messages:
+        return
+    unknown = list(messages)
+    for fragment, meaning in _KNOWN_READER_MESSAGES:
+        if any(fragment in line for line in messages):
+            loaded.warnings.append(meaning)
+            unknown = [line for line in unknown if fragment not in line]
+    if unknown:
+        loaded.warnings.append(f"the {loaded.source_format} reader printed {len(unknown)} diagnostic line(s) while "
+                               "reading the image; they are in report.json (input.metadata.reader_messages)")
+    loaded.metadata["reader_messages"] = " | ".join(messages)[:4000]
 
 
 # ----------------------------------------------------------------------------------------- bare arrays
@@ -223,40 +434,131 @@ def _itk_reason(exc: RuntimeError) -> str:
 def _read_array_file(
     path: Path, source_format: str, spacing_mm: Sequence[float] | None, orientation: str | None
 ) -> LoadedImage:
-    if source_format == "npy":
-        array_ijk, file_geometry = _read_npy(path), None
-    else:
+    metadata: dict[str, str] = {}
+    warnings: list[str] = []
+    if source_format == "pickle":
         array_ijk, file_geometry = _read_pickle_payload(path)
+    else:
+        array, properties_path = _read_numpy_file(path, source_format), _nnunet_properties_path(path)
+        array_ijk, file_geometry = array, None
+        if properties_path is not None:
+            array_ijk, file_geometry, note = _nnunet_image(array, properties_path, path)
+            metadata["geometry_file"] = str(properties_path)
+            warnings += [note] if note else []
     shape_ijk = _validated_3d_shape(array_ijk.shape, path)
     _check_voxel_dtype(array_ijk.dtype, path)
     image = _image_from_ijk_array(array_ijk.reshape(shape_ijk))
     if file_geometry is not None:
         if spacing_mm is not None or orientation is not None:
             raise _own_geometry_error(path)
-        return LoadedImage(image, _apply_geometry(image, file_geometry, path), path, source_format, False)
+        affine_ras = _apply_geometry(image, file_geometry, path)
+        return LoadedImage(image, affine_ras, path, source_format, False, warnings, metadata)
     spacing = None if spacing_mm is None else _validated_spacing(spacing_mm)
     axis_code = None if orientation is None else _validated_axis_code(orientation)
     affine_ras = _apply_geometry(image, _bare_array_affine_ras(spacing, axis_code), path)
-    warnings = [_assumed_geometry_warning(spacing, axis_code)]
-    return LoadedImage(image, affine_ras, path, source_format, True, warnings)
+    warnings.append(_assumed_geometry_warning(spacing, axis_code))
+    return LoadedImage(image, affine_ras, path, source_format, True, warnings, metadata)
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _read_numpy_file(path: Path, source_format: str) -> np.ndarray:
+    """The array of an .npy, or the image array of an .npz (its only array, or one of ``PICKLE_IMAGE_KEYS``)."""
     try:
-        array = np.load(path, allow_pickle=False)
+        if source_format == "npy":
+            return _load_npy_member(path, path)
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            key = names[0] if len(names) == 1 else next((k for k in PICKLE_IMAGE_KEYS if k in names), None)
+            if key is None:
+                raise InputImageError(f"'{path}' holds {len(names)} arrays ({_describe_keys(names)}) and none is "
+                                      f"called {', '.join(PICKLE_IMAGE_KEYS)}; save one 3D array")
+            with archive.zip.open(f"{key}.npy") as member:
+                return _load_npy_member(member, path)
+    except InputImageError:
+        raise
     except ValueError as exc:
-        if "allow_pickle" in str(exc):
+        if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise InputImageError(
-                f"'{path}' is not a plain numeric .npy array: it holds pickled Python objects (object dtype), "
-                "which are refused because loading them can run code. Save a numeric array with numpy.save."
+                f"'{path}' is not a plain numeric .{source_format} array: it holds pickled Python objects (object "
+                "dtype), which are refused because loading them can run code. Save a numeric array with numpy.save."
             ) from None
-        raise InputImageError(f"Could not read '{path}' as a .npy array: {exc}") from exc
-    except (OSError, EOFError) as exc:
-        raise InputImageError(f"Could not read '{path}' as a .npy array: {exc}") from exc
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise InputImageError(f"'{path}' is an .npz archive, not a single .npy array; save one 3D array")
-    return array
+        raise InputImageError(f"Could not read '{path}' as .{source_format} (corrupt or truncated?): "
+                              f"{_first_line(exc)}") from exc
+    except (OSError, EOFError, KeyError) as exc:
+        raise InputImageError(f"Could not read '{path}' as .{source_format} (corrupt or truncated?): "
+                              f"{_first_line(exc)}") from exc
+
+
+def _load_npy_member(source, path: Path) -> np.ndarray:
+    """An .npy stream's array, its header's size checked against memory before the data is read."""
+    if isinstance(source, Path):
+        if _is_zip(source):
+            raise InputImageError(f"'{path}' is an .npz archive, not a single .npy array; rename it to .npz")
+        with open(source, "rb") as handle:
+            return _load_npy_member(handle, path)
+    version = np.lib.format.read_magic(source)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(source)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(source)
+    if dtype.hasobject:
+        raise ValueError("Object arrays cannot be loaded when allow_pickle=False")
+    _require_memory(shape, path)
+    source.seek(0)
+    return np.lib.format.read_array(source, allow_pickle=False)
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(4) == b"PK\x03\x04"
+
+
+def _nnunet_properties_path(path: Path) -> Optional[Path]:
+    """``case.pkl`` beside ``case.npy``/``case.npz`` when it holds nnU-Net's case properties."""
+    candidate = path.with_name(path.name[: -len(path.suffix)] + ".pkl")
+    if not candidate.is_file():
+        return None
+    try:
+        properties = load_pickle_safely(candidate)
+    except InputImageError:
+        return None
+    if isinstance(properties, dict) and all(key in properties for key in _NNUNET_GEOMETRY_KEYS):
+        return candidate
+    return None
+
+
+def _nnunet_image(array: np.ndarray, properties_path: Path, path: Path) -> tuple[np.ndarray, _LpsGeometry, str]:
+    """The image [i, j, k] and geometry of an nnU-Net (v1) array (c, z, y, x) or (z, y, x) from its properties.
+
+    The array may be the raw image or nnU-Net's crop to the non-zero region (``crop_bbox``, [z, y, x] voxel
+    ranges); a resampled array (preprocessed stages) has no geometry in the properties and is refused.
+    """
+    properties = load_pickle_safely(properties_path)
+    spacing = _float_array(properties["itk_spacing"], ((3,),), "itk_spacing", properties_path)
+    origin_lps = _float_array(properties["itk_origin"], ((3,),), "itk_origin", properties_path)
+    direction_lps = _float_array(properties["itk_direction"], ((9,), (3, 3)), "itk_direction", properties_path)
+    if array.ndim == 4:
+        n_images = len(properties.get("list_of_data_files", ())) or array.shape[0]
+        if n_images != 1:
+            raise InputImageError(f"'{path}' holds {n_images} nnU-Net image channels (modalities); save the one "
+                                  "to segment on its own, or give its raw image")
+        array = array[0]  # the last channel of a cropped case is nnU-Net's segmentation
+    shape_zyx = tuple(int(n) for n in array.shape)
+    raw_zyx = tuple(int(n) for n in properties.get("original_size_of_raw_data", shape_zyx))
+    offset_ijk, note = np.zeros(3), ""
+    if shape_zyx != raw_zyx:
+        bbox = np.asarray(properties.get("crop_bbox", np.zeros((3, 2))), dtype=np.int64).reshape(-1, 2)
+        if bbox.shape != (3, 2) or tuple(bbox[:, 1] - bbox[:, 0]) != shape_zyx:
+            raise InputImageError(
+                f"'{path}' (shape {shape_zyx}) is neither the raw image ({raw_zyx}) nor nnU-Net's crop of it: it "
+                f"was resampled by nnU-Net's preprocessing, and '{properties_path.name}' does not hold that "
+                "geometry. Segment the raw image (nnU-Net's imagesTr/imagesTs) instead"
+            )
+        offset_ijk = bbox[::-1, 0].astype(float)
+        note = (f"geometry from the nnU-Net properties '{properties_path.name}'; the array is nnU-Net's crop to the "
+                "non-zero region, so the field of view is smaller than the scan's")
+    direction = direction_lps.reshape(3, 3)
+    origin = origin_lps + direction @ (spacing * offset_ijk)
+    return array.T, _LpsGeometry(tuple(spacing), tuple(origin), tuple(direction.ravel())), note
 
 
 def _read_pickle_payload(path: Path) -> tuple[np.ndarray, _ArrayGeometry | None]:
@@ -269,12 +571,22 @@ def _read_pickle_payload(path: Path) -> tuple[np.ndarray, _ArrayGeometry | None]
         raise InputImageError(f"'{path}' holds a {type(payload).__name__}; expected {expected}")
     image_key = next((key for key in PICKLE_IMAGE_KEYS if key in payload), None)
     if image_key is None:
-        found = ", ".join(repr(key) for key in payload) or "none"
-        raise InputImageError(f"'{path}' holds a dict without an image (keys: {found}); expected {expected}")
+        if all(key in payload for key in _NNUNET_GEOMETRY_KEYS):
+            raise InputImageError(f"'{path}' holds nnU-Net case properties, not an image: give the matching "
+                                  f"'{path.stem}.npz' or '{path.stem}.npy' (its geometry is read from this file)")
+        raise InputImageError(f"'{path}' holds a dict without an image (keys: {_describe_keys(payload)}); "
+                              f"expected {expected}")
     array = payload[image_key]
     if not isinstance(array, np.ndarray):
         raise InputImageError(f"'{path}': '{image_key}' is a {type(array).__name__}, not a numpy array")
     return array, _pickle_geometry(payload, path)
+
+
+def _describe_keys(keys) -> str:
+    """Up to 8 keys for a message: short strings quoted, anything else by its type."""
+    shown = [repr(key) if isinstance(key, str) and len(key) <= 40 else f"<{type(key).__name__}>"
+             for key in list(keys)[:8]]
+    return (", ".join(shown) + (", ..." if len(keys) > 8 else "")) or "none"
 
 
 def _pickle_geometry(payload: dict, path: Path) -> _ArrayGeometry | None:
@@ -292,21 +604,31 @@ def _pickle_geometry(payload: dict, path: Path) -> _ArrayGeometry | None:
         raise InputImageError(f"'{path}' gives {', '.join(map(repr, lps_keys))} but no 'spacing' (mm)")
     spacing_mm = _float_array(payload["spacing"], ((3,),), "spacing", path)
     if np.any(spacing_mm <= 0):
-        raise InputImageError(f"'{path}': 'spacing' must be three positive voxel sizes in mm, got {spacing_mm}")
+        raise InputImageError(f"'{path}': 'spacing' must be three positive voxel sizes in mm, got "
+                              f"{', '.join(f'{v:g}' for v in spacing_mm)}")
     origin_lps_mm = _float_array(payload.get("origin", np.zeros(3)), ((3,),), "origin", path)
     direction_lps = _float_array(payload.get("direction", np.eye(3)), ((9,), (3, 3)), "direction", path)
     return _LpsGeometry(tuple(spacing_mm), tuple(origin_lps_mm), tuple(direction_lps.ravel()))
 
 
 def _float_array(value: object, shapes: tuple[tuple[int, ...], ...], key: str, path: Path) -> np.ndarray:
-    """``value`` as a finite float array of one of ``shapes``."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        array = None
-    if array is None or array.shape not in shapes or not np.all(np.isfinite(array)):
-        wanted = " or ".join("x".join(map(str, shape)) for shape in shapes)
-        raise InputImageError(f"'{path}': '{key}' must be {wanted} finite numbers, got {value!r}")
+    """``value`` as a finite float array of one of ``shapes``; the message describes the value, never prints it."""
+    wanted = " or ".join("x".join(map(str, shape)) for shape in shapes)
+    if isinstance(value, (list, tuple)) and len(value) > 16:
+        array = None  # far too long; np.asarray of a shared-reference bomb would expand it
+    else:
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            array = None
+    if array is None or array.shape not in shapes:
+        got = (f"an array of shape {'x'.join(map(str, array.shape))}" if array is not None
+               else f"a {type(value).__name__}" + (f" of {len(value)} items" if isinstance(value, (list, tuple))
+                                                    else ""))
+        raise InputImageError(f"'{path}': '{key}' must be {wanted} numbers, got {got}")
+    if not np.all(np.isfinite(array)):
+        raise InputImageError(f"'{path}': '{key}' holds values that are not finite numbers (NaN or infinity); "
+                              "fix the geometry saved with the image")
     return array
 
 
@@ -380,6 +702,22 @@ def _validated_3d_shape(shape: Sequence[int], path: Path) -> tuple[int, ...]:
     return shape
 
 
+def _require_memory(shape: Sequence[int], path: Path) -> None:
+    """The claimed number of voxels must fit in this computer's memory (checked before reading them)."""
+    n_voxels = math.prod(int(n) for n in shape)
+    needed = n_voxels * _BYTES_PER_VOXEL_LOADED
+    try:
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system: let the reader try
+        return
+    if needed > available:
+        raise InputImageError(
+            f"'{path}' claims {'x'.join(str(int(n)) for n in shape)} voxels ({n_voxels:.3g}), which would need about "
+            f"{needed / 2**30:,.0f} GiB, more than this computer's {available / 2**30:.0f} GiB of memory: the header "
+            "is probably corrupt. If the image is real, crop or downsample it first"
+        )
+
+
 def _check_voxel_dtype(dtype: np.dtype, path: Path) -> None:
     if dtype.fields is not None or dtype.subdtype is not None:
         raise InputImageError(
@@ -427,6 +765,54 @@ def _check_voxels(image: sitk.Image, path: Path) -> None:
         )
 
 
+def _refuse_mask_like(image: sitk.Image, path: Path) -> None:
+    """An MRI has many distinct intensities; at most ``MASK_LIKE_MAX_DISTINCT_VALUES`` means a mask or label map."""
+    values = sitk.GetArrayViewFromImage(image).ravel()
+    if np.unique(values[:: max(1, values.size // 100_000)]).size > MASK_LIKE_MAX_DISTINCT_VALUES:
+        return
+    distinct = np.unique(values)
+    if distinct.size > MASK_LIKE_MAX_DISTINCT_VALUES:
+        return
+    if distinct.size == 1:
+        raise InputImageError(f"every voxel of '{path}' is {distinct[0]:g}: the image is empty; give the MRI")
+    shown = ", ".join(f"{v:g}" for v in distinct[:6]) + (", ..." if distinct.size > 6 else "")
+    raise InputImageError(
+        f"'{path}' holds only {distinct.size} distinct values ({shown}): it looks like a mask or label map, not an "
+        "MRI. Give the MRI itself (an air mask for the noise belongs in --noise-roi)"
+    )
+
+
+def _checked_affine(affine_ras: np.ndarray, path: Path) -> np.ndarray:
+    """``affine_ras`` if it is a usable voxel-to-world map: finite, every axis of non-zero length, axes independent
+    and perpendicular (within ``SHEAR_TOLERANCE``)."""
+    affine_ras = np.asarray(affine_ras, dtype=np.float64)
+    fix = "the header's geometry is broken: re-export or re-convert the image (e.g. dcm2niix from the DICOM)"
+    if not np.all(np.isfinite(affine_ras)):
+        raise InputImageError(f"'{path}' has a voxel-to-world matrix (affine) with values that are not finite "
+                              f"numbers (NaN or infinity); {fix}")
+    axes = affine_ras[:3, :3]
+    lengths_mm = np.linalg.norm(axes, axis=0)
+    for axis, length in zip("ijk", lengths_mm):
+        if length < 1e-6:
+            raise InputImageError(f"'{path}' has a voxel-to-world matrix in which axis {axis} has length 0 (a voxel "
+                                  f"size or direction of 0); {fix}")
+    unit = axes / lengths_mm
+    if abs(np.linalg.det(unit)) < 1e-6:
+        raise InputImageError(f"'{path}' has a singular voxel-to-world matrix (two voxel axes point the same way or "
+                              f"all three lie in one plane); {fix}")
+    cosines = unit.T @ unit
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        if abs(cosines[a, b]) > SHEAR_TOLERANCE:
+            angle = math.degrees(math.acos(float(np.clip(cosines[a, b], -1.0, 1.0))))
+            raise InputImageError(
+                f"'{path}' has sheared voxel axes: axes {'ijk'[a]} and {'ijk'[b]} meet at {angle:.1f}°, not 90°, "
+                "and volumes on such a grid cannot be measured as voxel counts. Resample it onto a grid with "
+                "perpendicular axes (e.g. Slicer's Resample Scalar Volume), or re-convert it from the DICOM with "
+                "dcm2niix, which corrects gantry tilt"
+            )
+    return affine_ras
+
+
 # ---------------------------------------------------------------------------------------- grid helpers
 
 
@@ -441,18 +827,15 @@ def _image_from_ijk_array(array_ijk: np.ndarray) -> sitk.Image:
 
 
 def _apply_geometry(image: sitk.Image, geometry: _ArrayGeometry, path: Path) -> np.ndarray:
-    """Set ``image``'s grid from a RAS affine or an ITK LPS geometry; returns the voxel -> RAS affine."""
-    try:
-        if isinstance(geometry, _LpsGeometry):
-            image.SetSpacing(geometry.spacing_mm)
-            image.SetOrigin(geometry.origin_lps_mm)
-            image.SetDirection(geometry.direction_lps)
-            return ijk_to_ras_affine(image)
-        set_geometry_from_ras_affine(image, geometry)
-        return np.array(geometry, dtype=np.float64)
-    except (ValueError, RuntimeError) as exc:
-        reason = _itk_reason(exc) if isinstance(exc, RuntimeError) else str(exc)
-        raise InputImageError(f"'{path}' has an invalid voxel-to-world geometry: {reason}") from exc
+    """Set ``image``'s grid from a RAS affine or an ITK LPS geometry, once checked; returns the voxel -> RAS affine."""
+    affine_ras = _checked_affine(geometry.affine_ras() if isinstance(geometry, _LpsGeometry) else geometry, path)
+    if isinstance(geometry, _LpsGeometry):
+        image.SetSpacing(geometry.spacing_mm)
+        image.SetOrigin(geometry.origin_lps_mm)
+        image.SetDirection(geometry.direction_lps)
+        return ijk_to_ras_affine(image)
+    set_geometry_from_ras_affine(image, affine_ras)
+    return affine_ras
 
 
 # ----------------------------------------------------------------------------------------------- writing

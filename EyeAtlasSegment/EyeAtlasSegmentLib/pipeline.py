@@ -373,7 +373,8 @@ def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -
     source = getattr(options, _NOISE_INPUTS[method][0]) if method in _NOISE_INPUTS else None
     if source is None:
         return None
-    loaded = source if isinstance(source, sitk.Image) else load_image(source).image
+    kind = "mask" if method == "roi" else "intensity"
+    loaded = source if isinstance(source, sitk.Image) else load_image(source, kind=kind).image
     if method in ("roi", "difference"):
         require_same_grid(image, loaded, "noise ROI" if method == "roi" else "repeat image")
     return loaded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import pickle
 from pathlib import Path
 
@@ -260,11 +261,29 @@ def test_pickle_ras_affine_and_lps_geometry_are_equivalent(tmp_path):
     assert np.array_equal(sitk.GetArrayFromImage(from_ras.image), sitk.GetArrayFromImage(from_lps.image))
 
 
-def test_bare_pickled_array_and_bool_and_singleton_4d(tmp_path):
+def test_bare_pickled_bool_mask_with_singleton_4d_loads_as_a_mask(tmp_path):
     mask_ijk = _values_ijk() % 3 == 0
-    loaded = load_image(_dump_pickle(tmp_path / "mask.pkl", mask_ijk[..., np.newaxis]))
+    loaded = load_image(_dump_pickle(tmp_path / "mask.pkl", mask_ijk[..., np.newaxis]), kind="mask")
     assert loaded.image.GetSize() == SIZE_IJK and loaded.geometry_assumed
     np.testing.assert_array_equal(sitk.GetArrayFromImage(loaded.image).T, mask_ijk.astype(np.float32))
+
+
+@pytest.mark.parametrize("values", ["bool", "binary", "labels", "constant"])
+def test_a_mask_or_label_map_given_as_the_image_is_refused(tmp_path, values):
+    label_ijk = _values_ijk() % 20
+    array = {"bool": label_ijk == 3, "binary": (label_ijk == 3).astype(np.float32), "labels": label_ijk,
+             "constant": np.full(SIZE_IJK, 7.0)}[values]
+    nib.save(nib.Nifti1Image(array.astype(np.uint8 if values == "bool" else array.dtype), np.eye(4)),
+             tmp_path / "mask.nii.gz")
+    message = "is 7: the image is empty" if values == "constant" else r"holds only (2|20) distinct values \(0, 1"
+    with pytest.raises(InputImageError, match=message):
+        load_image(tmp_path / "mask.nii.gz")
+    assert load_image(tmp_path / "mask.nii.gz", kind="mask").image.GetSize() == SIZE_IJK
+
+
+def test_an_mri_quantised_to_40_values_is_not_a_mask(tmp_path):
+    np.save(tmp_path / "coarse.npy", (_values_ijk() % 40).astype(np.uint8))
+    assert load_image(tmp_path / "coarse.npy").image.GetSize() == SIZE_IJK
 
 
 def test_nifti_without_orientation_codes_warns(tmp_path):
@@ -284,7 +303,8 @@ def test_nifti_singleton_fourth_axis_is_squeezed(tmp_path):
 
 
 def test_supported_suffixes():
-    assert set(SUPPORTED_SUFFIXES) == {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy", ".pkl", ".pickle"}
+    assert set(SUPPORTED_SUFFIXES) == {".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd", ".npy", ".npz", ".pkl",
+                                       ".pickle", ".pkl.gz", ".pkl.bz2", ".pkl.xz", ".joblib"}
 
 
 # ------------------------------------------------------------------------------------------------- errors
@@ -410,12 +430,19 @@ _BAD_PICKLE_PAYLOADS = {
     "no-image-key": ({"volume": _VOLUME}, r"holds a dict without an image \(keys: 'volume'\)"),
     "list": ([_VOLUME], r"holds a list; expected a numpy array"),
     "image-not-array": ({"image": [[[0.0]]]}, r"'image' is a list, not a numpy array"),
-    "affine-shape": ({"image": _VOLUME, "affine": np.eye(3)}, r"'affine' must be 4x4 finite numbers"),
+    "affine-shape": ({"image": _VOLUME, "affine": np.eye(3)}, r"'affine' must be 4x4 numbers, got an array of shape 3x3"),
+    "affine-nan": ({"image": _VOLUME, "affine": np.full((4, 4), np.nan)}, r"'affine' holds values that are not finite"),
+    "affine-long-list": ({"image": _VOLUME, "affine": [[0.0] * 4] * 1000}, r"'affine' must be 4x4 numbers, got a list "
+                                                                          r"of 1000 items$"),
     "no-spacing": ({"image": _VOLUME, "origin": (0, 0, 0)}, r"gives 'origin' but no 'spacing'"),
     "zero-spacing": ({"image": _VOLUME, "spacing": (1, 0, 1)}, r"'spacing' must be three positive voxel sizes"),
     "direction-shape": ({"image": _VOLUME, "spacing": (1, 1, 1), "direction": (1, 0, 0)}, "'direction' must be 9 or 3x3"),
-    "singular-affine": ({"image": _VOLUME, "affine": np.diag([1.0, 0.0, 1.0, 1.0])}, "invalid voxel-to-world"),
-    "singular-direction": ({"image": _VOLUME, "spacing": (1, 1, 1), "direction": np.zeros(9)}, "invalid voxel-to-world"),
+    "zero-axis-affine": ({"image": _VOLUME, "affine": np.diag([1.0, 0.0, 1.0, 1.0])}, "axis j has length 0"),
+    "zero-direction": ({"image": _VOLUME, "spacing": (1, 1, 1), "direction": np.zeros(9)}, "axis i has length 0"),
+    "parallel-axes": ({"image": _VOLUME, "affine": [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]},
+                      "singular voxel-to-world matrix"),
+    "sheared": ({"image": _VOLUME, "affine": [[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]},
+                "sheared voxel axes: axes i and j meet at 63.4°, not 90°"),
 }
 
 
@@ -504,3 +531,114 @@ def test_without_nibabel_other_formats_load_and_nifti_says_what_to_install(tmp_p
     assert load_image(tmp_path / "head.nrrd").image.GetSize() == (12, 12, 12)
     with pytest.raises(InputImageError, match="needs the Python package nibabel"):
         load_image(tmp_path / "head.nii.gz")
+
+
+# ------------------------------------------------------------------------------- pickles, npz and nnU-Net
+
+
+@pytest.mark.parametrize("suffix", [".pkl.gz", ".pkl.bz2", ".pkl.xz", ".joblib"])
+def test_compressed_and_joblib_pickles_load_like_plain_ones(tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+
+    truth_affine_ras = _truth_affine_ras(DIRECTIONS_LPS["oblique"])
+    payload = {"image": np.asfortranarray(_values_ijk()), "affine": truth_affine_ras}
+    path = tmp_path / f"t1{suffix}"
+    if suffix == ".joblib":
+        pytest.importorskip("joblib").dump(payload, path, compress=3)
+    else:
+        compress = {".pkl.gz": gzip.compress, ".pkl.bz2": bz2.compress, ".pkl.xz": lzma.compress}[suffix]
+        path.write_bytes(compress(pickle.dumps(payload)))
+    loaded = load_image(path)
+    assert loaded.source_format == "pickle" and not loaded.geometry_assumed
+    _assert_same_world_image(loaded, _values_ijk(), truth_affine_ras, atol_mm=1e-12)
+
+
+def test_npz_with_one_array_or_an_image_key(tmp_path):
+    np.savez_compressed(tmp_path / "one.npz", _values_ijk())
+    np.savez(tmp_path / "keyed.npz", image=_values_ijk(), mask=_values_ijk() > 5)
+    for name in ("one.npz", "keyed.npz"):
+        loaded = load_image(tmp_path / name, spacing_mm=SPACING_MM)
+        assert loaded.source_format == "npz" and loaded.geometry_assumed
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(loaded.image).T, _values_ijk())
+
+
+def _nnunet_case(tmp_path: Path, crop_zyx: tuple[slice, slice, slice] | None, suffix: str) -> tuple[Path, np.ndarray]:
+    """An nnU-Net v1 case as its cropping step writes it: data (image + segmentation channel, z, y, x) and
+    properties with the raw image's ITK geometry; returns the array path and the truth voxel -> RAS affine."""
+    raw = _truth_image(DIRECTIONS_LPS["oblique"])
+    data_zyx = sitk.GetArrayFromImage(raw)
+    properties = collections.OrderedDict(
+        original_size_of_raw_data=np.array(data_zyx.shape), original_spacing=np.array(raw.GetSpacing()[::-1]),
+        list_of_data_files=[str(tmp_path / "case_0000.nii.gz")], seg_file=None,
+        itk_origin=raw.GetOrigin(), itk_spacing=raw.GetSpacing(), itk_direction=raw.GetDirection(),
+        use_nonzero_mask_for_norm=collections.OrderedDict([(0, False)]))
+    truth_affine_ras = _truth_affine_ras(DIRECTIONS_LPS["oblique"])
+    if crop_zyx is not None:
+        data_zyx = data_zyx[crop_zyx]
+        properties["crop_bbox"] = [[s.start, s.stop] for s in crop_zyx]
+        properties["size_after_cropping"] = data_zyx.shape
+        start_ijk = [s.start for s in crop_zyx][::-1]
+        truth_affine_ras = truth_affine_ras @ np.vstack([np.column_stack([np.eye(3), start_ijk]), [0, 0, 0, 1]])
+    stacked = np.stack([data_zyx, np.zeros_like(data_zyx)])  # nnU-Net appends its segmentation channel
+    path = tmp_path / f"case{suffix}"
+    if suffix == ".npz":
+        np.savez_compressed(path, data=stacked)
+    else:
+        np.save(path, stacked)
+    _dump_pickle(tmp_path / "case.pkl", properties)
+    return path, truth_affine_ras
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".npy"])
+@pytest.mark.parametrize("cropped", [False, True])
+def test_nnunet_arrays_take_the_geometry_of_their_properties(tmp_path, suffix, cropped):
+    crop_zyx = (slice(3, 25), slice(2, 20), slice(4, 18)) if cropped else None
+    path, truth_affine_ras = _nnunet_case(tmp_path, crop_zyx, suffix)
+    loaded = load_image(path)
+    assert not loaded.geometry_assumed and loaded.metadata["geometry_file"] == str(tmp_path / "case.pkl")
+    values_ijk = _values_ijk()[tuple(crop_zyx[::-1])] if cropped else _values_ijk()
+    _assert_same_world_image(loaded, values_ijk, truth_affine_ras, atol_mm=1e-9)
+    assert (len(loaded.warnings) == 1 and "nnU-Net's crop" in loaded.warnings[0]) if cropped else not loaded.warnings
+
+
+def test_an_npy_beside_an_unrelated_pickle_keeps_the_assumed_geometry(tmp_path):
+    np.save(tmp_path / "case.npy", _values_ijk())
+    _dump_pickle(tmp_path / "case.pkl", {"subject": "s01"})
+    loaded = load_image(tmp_path / "case.npy")
+    assert loaded.geometry_assumed and "geometry_file" not in loaded.metadata
+
+
+# ------------------------------------------------------------------------ detached data and reader text
+
+
+def test_a_metaimage_data_file_in_a_subfolder_loads_and_outside_only_when_allowed(tmp_path):
+    sitk.WriteImage(_truth_image(DIRECTIONS_LPS["permuted"]), str(tmp_path / "t1.mhd"))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "t1.raw").rename(tmp_path / "data" / "t1.raw")
+    header = (tmp_path / "t1.mhd").read_text().replace("ElementDataFile = t1.raw", "ElementDataFile = data/t1.raw")
+    (tmp_path / "t1.mhd").write_text(header)
+    truth_affine_ras = _truth_affine_ras(DIRECTIONS_LPS["permuted"])
+    _assert_same_world_image(load_image(tmp_path / "t1.mhd"), _values_ijk(), truth_affine_ras, atol_mm=1e-4)
+    (tmp_path / "headers").mkdir()
+    (tmp_path / "headers" / "t1.mhd").write_text(header.replace("data/t1.raw", "../data/t1.raw"))
+    with pytest.raises(InputImageError, match="names a data file outside its own folder"):
+        load_image(tmp_path / "headers" / "t1.mhd")
+    loaded = load_image(tmp_path / "headers" / "t1.mhd", allow_external_data=True)
+    _assert_same_world_image(loaded, _values_ijk(), truth_affine_ras, atol_mm=1e-4)
+
+
+def test_reader_text_never_reaches_stderr_and_known_text_becomes_our_warning(tmp_path, capfd):
+    truth = _truth_image(DIRECTIONS_LPS["oblique"])
+    _write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.11", "F")
+    (tmp_path / "dicom" / "11_010.dcm").unlink()  # a missing slice: ITK warns about non-uniform sampling
+    loaded = load_image(tmp_path / "dicom")
+    assert loaded.warnings == ["the DICOM slices are unevenly spaced or some are missing: positions and volumes "
+                               "along the slice axis may be wrong; check that the series is complete"]
+    assert "Non uniform sampling" in loaded.metadata["reader_messages"]
+    assert "0x" not in loaded.metadata["reader_messages"]
+    (tmp_path / "none").mkdir()
+    with pytest.raises(InputImageError, match="No DICOM series found"):
+        load_image(tmp_path / "none")
+    assert capfd.readouterr().err == ""
