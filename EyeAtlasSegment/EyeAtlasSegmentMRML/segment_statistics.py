@@ -106,8 +106,8 @@ class SnrMeasurement:
 
     ``name`` is the column name, fixed in every UI language (scripts read it); ``value_type`` the column type in
     ``vtkMRMLTableNode`` terms ("double", "long", "string"), which every value of the column has; ``units_code`` the
-    UCUM units code where one applies (SNR has no DICOM or SNOMED CT quantity code, and σ is not the segment's own
-    standard deviation, so no quantity or derivation code is given).
+    UCUM units code where one applies (no quantity code: Slicer's DICOM code lists have none for SNR, and σ is not the
+    segment's own standard deviation, so no quantity or derivation code is given).
     """
 
     key: str
