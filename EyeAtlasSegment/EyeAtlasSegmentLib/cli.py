@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from .atlas import SEXES
 from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .engines import ENGINES
-from .errors import EyeAtlasError
+from .errors import EyeAtlasError, one_line_reason
 from .noise import NOISE_MODELS
 from .outputs import write_outputs
 from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, run_pipeline
@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("image", type=Path, help="NIfTI, NRRD, MHA/MHD, DICOM folder, .npy or .pkl")
     add_input_options(run, "output folder")
     add_run_options(run)
+    cohort = sub.add_parser("cohort", help="segment a cohort (folder, list file or BIDS dataset) on Dask, resumably")
+    from .cohort.command import add_cohort_arguments
+
+    add_cohort_arguments(cohort)
     demo = sub.add_parser("demo", help="generate the synthetic atlas and demo subject, then segment it")
     demo.add_argument("--out", type=Path, default=Path("demo_output"), help="demo folder (default: ./demo_output)")
     add_run_options(demo)
@@ -156,6 +160,10 @@ def _make_synthetic(out: Path, seed: int) -> tuple[Path, Path]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "cohort":
+            from .cohort.command import run_command
+
+            return run_command(args)
         if args.command == "run":
             return _run(args.image, args.atlas, args.out, args)
         if args.command == "fetch-atlas":
@@ -170,13 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         atlas_dir, subject = _make_synthetic(args.out, args.seed)
         print(f"synthetic atlas: {atlas_dir}\nsynthetic subject: {subject}")
         return 0
-    except EyeAtlasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    except (OSError, ValueError) as exc:
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
     except Exception as exc:  # the contract: any failure is one line, never a traceback
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no message"
-        print(f"error: internal error ({type(exc).__name__}): {reason}", file=sys.stderr)
+        print(f"error: {one_line_reason(exc)}", file=sys.stderr)
     return 1
 
 

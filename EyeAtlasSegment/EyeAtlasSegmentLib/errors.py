@@ -31,3 +31,14 @@ class RegistrationError(EyeAtlasError):
 
 class Cancelled(EyeAtlasError):
     """The user cancelled the run."""
+
+
+def one_line_reason(exc: BaseException) -> str:
+    """What the user is told about a failure, on one line: our own message, the system's (with its type), or
+    "internal error (Type): last line" for anything unexpected, never a traceback."""
+    if isinstance(exc, EyeAtlasError):
+        return str(exc)
+    if isinstance(exc, (OSError, ValueError)):
+        return f"{type(exc).__name__}: {exc}"
+    text = str(exc).strip()
+    return f"internal error ({type(exc).__name__}): {text.splitlines()[-1] if text else 'no message'}"

@@ -11,6 +11,7 @@ import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from statistics import NormalDist
 
 NORMATIVE_CSV = Path(__file__).resolve().parent / "data" / "mr_eye_normative.csv"
 #: Atlas template sex → the population it is compared with.
@@ -35,6 +36,22 @@ class Norm:
     def z_score(self, value: float) -> float:
         """(value − mean) / SD."""
         return (value - self.mean) / self.sd
+
+    def percentile(self, value: float) -> float:
+        """Percentile (0-100) of ``value`` in a two-piece normal through the 2.5th, 50th and 97.5th percentiles.
+
+        The measures are skewed (the lens's lower tail is three times as long as its upper), so each side of the
+        median has its own spread; the three published percentiles are reproduced exactly.
+        """
+        spread = (self.p97_5 - self.p50) if value >= self.p50 else (self.p50 - self.p2_5)
+        return 100.0 * NormalDist().cdf(_Z_97_5 * (value - self.p50) / spread)
+
+    def band(self, value: float) -> str:
+        """The flag: "low" below the 2.5th percentile, "high" above the 97.5th, "" between them."""
+        return "low" if value < self.p2_5 else "high" if value > self.p97_5 else ""
+
+
+_Z_97_5 = NormalDist().inv_cdf(0.975)
 
 
 @lru_cache(maxsize=None)

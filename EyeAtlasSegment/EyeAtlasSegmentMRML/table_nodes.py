@@ -8,6 +8,7 @@ from typing import Sequence
 import vtk
 
 from EyeAtlasSegmentLib.cnr import CNR_COLUMNS, CnrRow
+from EyeAtlasSegmentLib.population import BIOMETRY_COLUMNS, BiometryRow
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, StructureStats
 
 #: Column → (unit label, description). Intensities are in the image's own arbitrary units.
@@ -58,8 +59,26 @@ CNR_COLUMN_INFO = {
     "formula": ("", "Formulas used"),
     "note": ("", "Caveats"),
 }
+#: biometry.csv columns → (unit label, description); a row's unit is in its "unit" column (mm, mm2, mm3).
+BIOMETRY_COLUMN_INFO = {
+    "eye": ("", "Eye side"),
+    "measure": ("", "Volume or biometric measure (definitions in report.json and the README)"),
+    "value": ("", "Value, in the row's unit"),
+    "unit": ("", "Unit of the value and of the population columns"),
+    "population": ("", "MR-Eye population compared with: F, M or all (both sexes); empty without a norm"),
+    "population_n": ("eyes", "Eyes in the population"),
+    "population_mean": ("", "Population mean"),
+    "population_sd": ("", "Population standard deviation"),
+    "population_p2_5": ("", "Population 2.5th percentile"),
+    "population_p50": ("", "Population median"),
+    "population_p97_5": ("", "Population 97.5th percentile"),
+    "z_score": ("", "(value - population mean) / population SD"),
+    "percentile": ("%", "Percentile in the population (two-piece normal through its 2.5th, 50th, 97.5th percentiles)"),
+    "flag": ("", "low or high: outside the population's 2.5-97.5 % range"),
+    "note": ("", "How the value was found, why it is missing, or that the population has no norm for it"),
+}
 _TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note", "qc_status", "qc_note",
-                 "structure_a", "structure_b", "formula", "note"}
+                 "structure_a", "structure_b", "formula", "note", "measure", "unit", "population", "flag"}
 _INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels", "voxels_a", "voxels_b"}
 
 
@@ -82,6 +101,12 @@ def statistics_table(scene, stats: Sequence[StructureStats], name: str):
 def cnr_table(scene, rows: Sequence[CnrRow], name: str):
     """A table node with the engine's CNR rows (``CNR_COLUMNS``); undefined numbers are NaN."""
     return rows_table(scene, CNR_COLUMNS, CNR_COLUMN_INFO, rows, name)
+
+
+def biometry_table(scene, rows: Sequence[BiometryRow], name: str):
+    """A table node with the engine's biometry rows (``BIOMETRY_COLUMNS``): every volume and length of each eye
+    against the population; undefined numbers are NaN."""
+    return rows_table(scene, BIOMETRY_COLUMNS, BIOMETRY_COLUMN_INFO, rows, name)
 
 
 def rows_table(scene, column_names: Sequence[str], info: dict, rows: Sequence, name: str):

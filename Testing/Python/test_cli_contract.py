@@ -51,7 +51,8 @@ def cli_run(subject_file, synthetic_atlas_dir, tmp_path_factory):
 def test_run_writes_the_files_on_the_input_grid(cli_run, subject_file):
     completed, out = cli_run
     assert completed.returncode == 0, completed.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["cnr.csv", "labels.nii.gz", "qc.png", "report.json", "stats.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["biometry.csv", "cnr.csv", "labels.nii.gz", "qc.png", "report.html",
+                                                   "report.json", "stats.csv"]
     source, labels = nib.load(subject_file), nib.load(out / "labels.nii.gz")
     assert labels.shape == source.shape
     np.testing.assert_allclose(labels.affine, source.affine, atol=1e-4)
@@ -111,7 +112,23 @@ def test_report_and_qc_png(cli_run):
     png = (out / "qc.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
-    assert width > 500 and height > 300
+    assert width >= 1200 and height > 800
+    assert report["biometry"]["population"] == "all" and set(report["biometry"]["eyes"]) == {"right", "left"}
+    assert '<img class="qc" src="qc.png"' in (out / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_biometry_csv_has_every_volume_and_length_of_both_eyes(cli_run):
+    from EyeAtlasSegmentLib.biometry import MEASURES
+    from EyeAtlasSegmentLib.population import BIOMETRY_COLUMNS
+
+    _, out = cli_run
+    columns, rows = _read_csv(out / "biometry.csv")
+    assert columns == list(BIOMETRY_COLUMNS) and len(rows) == 2 * (10 + len(MEASURES))
+    axial = {r["eye"]: r for r in rows if r["measure"] == "axial_length"}
+    for eye in ("right", "left"):  # the synthetic eye's lens-to-retina length is 18.95 mm before its random scaling
+        assert 15.0 < float(axial[eye]["value"]) < 23.0 and axial[eye]["population"] == "all"
+        assert axial[eye]["z_score"] and axial[eye]["percentile"]
 
 
 def test_missing_image_fails_with_one_line_and_writes_nothing(synthetic_atlas_dir, tmp_path):
@@ -148,7 +165,7 @@ def test_failure_while_writing_leaves_nothing_half_written(subject_file, synthet
     def broken_qc(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(outputs, "write_qc_png", broken_qc)
+    monkeypatch.setattr(outputs, "write_qc_figure", broken_qc)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="disk full"):
         outputs.write_outputs(result, out)

@@ -56,7 +56,8 @@ def test_batch_segments_a_folder_and_reports_the_bad_image(tmp_path, synthetic_a
     assert not (tmp_path / "out" / "broken").exists()
     out = tmp_path / "out" / "subject"
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["labels.nii.gz", "stats.csv", "cnr.csv", "report.json", "qc.png", "segmentation.seg.nrrd"])
+        ["labels.nii.gz", "stats.csv", "cnr.csv", "biometry.csv", "report.json", "report.html", "qc.png",
+         "segmentation.seg.nrrd"])
     labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "labels.nii.gz")))
     from EyeAtlasSegmentMRML.headless import ensure_scene
     from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation
