@@ -55,6 +55,9 @@ def atlas_sex_from_dicom(patient_sex: str | None) -> str | None:
 def resolve_release_root(atlas_dir: str | Path) -> Path:
     """The release root (the folder holding ``male/ female/ combined/``), given it or its parent."""
     given = Path(atlas_dir).expanduser()
+    if given.is_file():
+        raise AtlasError(f"--atlas must be a folder, but {given} is a file: give the MR-Eye release folder (with "
+                         f"male/, female/ and combined/) or its parent")
     if not given.is_dir():
         raise AtlasError(f"atlas folder {given} does not exist")
     root = find_release_root(given)
@@ -167,7 +170,13 @@ def _read_template(path: Path) -> sitk.Image:
     template = _read(path)
     if template.GetDimension() != 3 or template.GetNumberOfComponentsPerPixel() != 1:
         raise AtlasError(f"{path} is not a 3D scalar image")
-    return sitk.Cast(template, sitk.sitkFloat32)
+    template = sitk.Cast(template, sitk.sitkFloat32)
+    n_bad = int(np.count_nonzero(~np.isfinite(sitk.GetArrayViewFromImage(template))))
+    if n_bad:
+        raise AtlasError(f"the atlas template {path} has {n_bad} voxels ({n_bad / template.GetNumberOfPixels():.0%}) "
+                         f"that are not finite numbers (NaN or infinity): the file is damaged; download the atlas "
+                         f"again (eye-atlas-segment fetch-atlas)")
+    return template
 
 
 def _read_nifti_labels(path: Path, template: sitk.Image) -> tuple[sitk.Image, str]:

@@ -5,6 +5,10 @@ Pure SimpleITK (no extra dependency); runs in-process.
 
 from __future__ import annotations
 
+import io
+import signal
+import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Optional, Sequence
@@ -43,6 +47,41 @@ class SimpleITKSettings:
     orbit_stage: bool = True
 
 
+def _execute_interruptibly(method: sitk.ImageRegistrationMethod, fixed: sitk.Image, moving: sitk.Image) -> None:
+    """``method.Execute``, with Ctrl-C stopping it within one iteration and raising KeyboardInterrupt.
+
+    Python handles signals only between its own instructions, so during Execute a Ctrl-C waits for the stage to end;
+    ``Abort`` does not stop the L-BFGS-B optimiser (it reports "User requested" and carries on). So while the stage
+    runs, SIGINT only sets a flag, and an iteration callback raises on it: SimpleITK ends Execute with a RuntimeError,
+    which becomes the KeyboardInterrupt again. Only in the main thread and with Python's default SIGINT handler.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        method.Execute(fixed, moving)
+        return
+    interrupted = []
+    stderr = sys.stderr
+
+    def stop_at_next_iteration() -> None:
+        if interrupted:
+            sys.stderr = io.StringIO()  # SimpleITK prints the callback's traceback; this is not an error
+            raise KeyboardInterrupt
+
+    method.AddCommand(sitk.sitkIterationEvent, stop_at_next_iteration)
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        method.Execute(fixed, moving)
+    except RuntimeError:
+        if not interrupted:
+            raise
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        sys.stderr = stderr
+        method.RemoveAllCommands()
+    if interrupted:
+        raise KeyboardInterrupt
+
+
 class SimpleITKEngine:
     """Rigid → similarity (about the found globe centre) → B-spline, multi-resolution Mattes MI."""
 
@@ -75,7 +114,7 @@ class SimpleITKEngine:
         start = time.perf_counter()
         if progress:
             progress(fraction, f"{name} registration")
-        method.Execute(fixed, moving)
+        _execute_interruptibly(method, fixed, moving)
         stages.append({"stage": name, "metric": float(method.GetMetricValue()),
                        "iterations": int(method.GetOptimizerIteration()),
                        "stop": method.GetOptimizerStopConditionDescription(),
