@@ -132,6 +132,10 @@ def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
         ci = f"{row.snr_ci_low:6.1f} – {row.snr_ci_high:6.1f}" if row.snr_ci_low is not None else ""
         mean = f"{row.mean:9.1f}" if row.mean is not None else "      n/a"
         lines.append(f"{row.eye:6} {row.structure:16} {row.volume_mm3:10.0f} {mean} {snr} {ci:>15}")
+    for row in result.biometry.rows if result.biometry else []:  # all of them are in biometry.csv
+        if row.z_score is not None and (row.measure == "axial_length" or row.flag):
+            lines.append(f"{row.eye:6} {row.measure.replace('_', ' ')} {row.value:.4g} {row.unit}: z {row.z_score:+.1f}, "
+                         f"percentile {row.percentile:.0f}" + (f", {row.flag} (outside 2.5-97.5 %)" if row.flag else ""))
     lines += [f"warning: {w}" for w in result.warnings]
     lines.append(f"outputs written to {paths['report.json'].parent}:")
     lines += [f"  {p}" for p in paths.values()]

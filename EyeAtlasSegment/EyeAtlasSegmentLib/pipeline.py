@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from . import __version__
 from .atlas import Atlas, load_atlas, mirror_atlas
+from .biometry import measure_biometry
 from .engines import get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError
 from .eye_qc import QcCheck, symmetry_check
@@ -28,6 +29,7 @@ from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
 from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_noise_scan, estimate_noise_from_roi,
                     naive_outside_mask_noise, require_same_grid)
 from .normative import population_norm
+from .population import BiometryResult, compare_with_population
 from .registration import ProgressCallback, RegistrationEngine, RegistrationResult
 from .statistics import RoiOptions, StructureStats, not_segmented_rows, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
@@ -91,6 +93,7 @@ class PipelineResult:
     options: PipelineOptions
     timings_s: dict[str, float]
     warnings: list[str]
+    biometry: Optional[BiometryResult] = None  # per-eye lengths and areas, and every measure against the population
 
     def report(self) -> dict:
         """The content of ``report.json``."""
@@ -130,6 +133,7 @@ class PipelineResult:
             "cnr": {"pairs": [list(p) for p in self.options.cnr_pairs],
                     "definition": "cnr = |mean_a - mean_b| / sigma (noise); cnr_pooled = |mean_a - mean_b| / "
                                   "sqrt(sd_a^2 + sd_b^2) (ROI SDs, noise and texture)"},
+            "biometry": self.biometry.report() if self.biometry else None,
             "timings_s": {k: round(v, 2) for k, v in self.timings_s.items()},
             "warnings": self.warnings,
         }
@@ -237,9 +241,14 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
         row.qc_note = "; ".join(c.message for c in eye_results[row.eye].qc_checks if c.verdict != "pass")
     stats += [row for eye in EYES if eye in missing for row in not_segmented_rows(eye, missing[eye])]
     lap("statistics")
+    report_progress(0.96, "biometry")
+    biometry = compare_with_population(measure_biometry(loaded.image, labels, list(eye_results)), stats, missing,
+                                       [eye for eye in EYES if eye in options.eyes], atlas.sex,
+                                       loaded.metadata.get("patient_sex"))
+    lap("biometry")
     report_progress(1.0, "done")
     return PipelineResult(loaded, labels, eye_results, missing, attempts, stats, cnr, noise, atlas, options, timings,
-                          warnings)
+                          warnings, biometry)
 
 
 def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, Optional[float]]],
