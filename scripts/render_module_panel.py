@@ -2,9 +2,10 @@
 
 Needs PySide6 (not a project dependency): ``pip install PySide6-Essentials``. Slicer's own widgets (node selectors,
 path edit, collapsible sections) are unknown to plain Qt and are drawn as labelled placeholders; combo boxes get
-the module's choices.
+the labels of the module's enums, read from its source.
 """
 
+import ast
 import os
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -14,17 +15,33 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6 import QtWidgets  # noqa: E402
 
 MODULE = Path(__file__).resolve().parents[1] / "EyeAtlasSegment"
-CHOICES = {  # the labels of the module's enums, as the parameter node fills the combo boxes
-    "sexComboBox": ["Combined (both sexes)", "Female", "Male"],
-    "eyeComboBox": ["Both eyes", "Right eye", "Left eye"],
-    "engineComboBox": ["Default (SimpleITK)", "BRAINSFit", "Elastix (SlicerElastix extension)",
-                       "ANTs SyN (installs antspyx)"],
-    "noiseMethodComboBox": ["Air background (automatic)", "Noise ROI segmentation", "Noise-only scan",
-                            "Difference of two identical scans (NEMA)", "Naive: SD outside the structures (comparison only)"],
-    "noiseModelComboBox": ["Single channel, Rayleigh: SD / 0.655", "Single channel, Rayleigh: mean / 1.253",
-                           "n-channel sum of squares: sqrt(mean(M²) / 2n)", "None: raw SD (biased)"],
-}
-PLACEHOLDERS = {"inputSelector": "T1w head (MR)", "atlasFolderPathLineEdit": "/data/MR-Eye"}
+PLACEHOLDERS = {"inputSelector": "T1w head (MR)", "atlasFolderPathLineEdit": "/data/MR-Eye",
+                "outputSegmentationSelector": "Create new segmentation on Apply"}
+
+
+def enum_choices() -> dict[str, list[str]]:
+    """Parameter name → the labels of its enum, read from the module (its ``label()`` dicts of ``_("…")`` texts)."""
+    tree = ast.parse((MODULE / "EyeAtlasSegment.py").read_text())
+    labels = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "label":
+                    table = next(n for n in ast.walk(item) if isinstance(n, ast.Dict))
+                    labels[node.name] = [call.args[0].value for call in table.values]
+    fields = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
+                  and any(getattr(d, "id", "") == "parameterNodeWrapper" for d in node.decorator_list))
+    return {item.target.id: labels[item.annotation.id] for item in fields.body
+            if isinstance(item, ast.AnnAssign) and isinstance(item.annotation, ast.Name) and item.annotation.id in labels}
+
+
+CHOICES = enum_choices()  # parameter name → combo box items, as the parameter node fills them
+
+
+def parameter_name(widget_element) -> str:
+    """The widget's SlicerParameterName ("" when it has none)."""
+    return next((p.find("string").text for p in widget_element.findall("property")
+                 if p.get("name") == "SlicerParameterName"), "")
 
 
 def build(widget_element, parent=None):
@@ -35,7 +52,7 @@ def build(widget_element, parent=None):
         widget = QtWidgets.QGroupBox(text) if cls == "ctkCollapsibleButton" else QtWidgets.QWidget()
     elif cls == "QComboBox":
         widget = QtWidgets.QComboBox()
-        widget.addItems(CHOICES.get(name, []))
+        widget.addItems(CHOICES.get(parameter_name(widget_element), []))
     elif cls in ("qMRMLNodeComboBox", "ctkPathLineEdit"):
         widget = QtWidgets.QComboBox()
         widget.addItem(PLACEHOLDERS.get(name, "None"))

@@ -19,12 +19,14 @@ if __package__ in (None, ""):  # run as a script (Slicer --python-script): make 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from EyeAtlasSegmentLib.cli import add_input_options, add_run_options, options_from_args  # noqa: E402
-from EyeAtlasSegmentLib.engines import ENGINES  # noqa: E402
+from EyeAtlasSegmentLib.engines import engine_names  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
 from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, load_image  # noqa: E402
 from EyeAtlasSegmentLib.outputs import write_outputs  # noqa: E402
 from EyeAtlasSegmentMRML.headless import (ensure_scene, inside_slicer_application, node_ids,  # noqa: E402
                                           remove_nodes_except)
+from EyeAtlasSegmentMRML.python_requirements import ensure_requirements, requirement_files  # noqa: E402
+from EyeAtlasSegmentMRML.slicer_cli_engines import register_slicer_engines  # noqa: E402
 
 SEGMENTATION_FILE = "segmentation.seg.nrrd"
 
@@ -64,14 +66,12 @@ def segment_one(image: Path, atlas: Path, out_dir: Path, args: argparse.Namespac
     import slicer
 
     from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
-    from EyeAtlasSegmentMRML.slicer_cli_engines import get_slicer_engine
     from EyeAtlasSegmentMRML.volume_nodes import add_volume_node
 
     scene = ensure_scene()
     before = node_ids(scene)
     try:
         options = options_from_args(args)
-        options.engine = get_slicer_engine(args.engine)
         loaded = load_image(image, options.spacing_mm, options.orientation)
         volume = add_volume_node(scene, loaded.image, output_name(image))
         result = run_in_scene(volume, atlas, options)
@@ -93,26 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="EyeAtlasSegment batch", description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="an image file, a DICOM folder, or a folder of them")
     add_input_options(parser, "output folder; one subfolder per image")
-    engines = ENGINES + (("brainsfit", "elastix") if inside_slicer_application() else ())
-    add_run_options(parser, engines)
+    register_slicer_engines()  # inside Slicer: BRAINSFit and Elastix
+    add_run_options(parser, engine_names())
     return parser
-
-
-def ensure_nibabel() -> None:
-    """Inside Slicer, install nibabel (NIfTI input and ``labels.nii.gz``) into Slicer's Python when it is missing."""
-    import importlib.util
-
-    if inside_slicer_application() and importlib.util.find_spec("nibabel") is None:
-        import slicer
-
-        print("installing nibabel into Slicer's Python (needed for NIfTI files) ...", flush=True)
-        slicer.util.pip_install("nibabel>=5.0")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    ensure_nibabel()
     try:
+        if inside_slicer_application():  # nibabel etc. into Slicer's Python, without asking (Resources/requirements*.txt)
+            ensure_requirements(requirement_files(args.engine), prompt=False)
         images = find_images(args.input)
     except EyeAtlasError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
-
+from EyeAtlasSegmentLib.atlas import resolve_atlas_folder
+from EyeAtlasSegmentLib.errors import AtlasError, Cancelled, EyeAtlasError
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, PipelineResult, run_pipeline
 from EyeAtlasSegmentLib.registration import ProgressCallback
 from EyeAtlasSegmentLib.structures import EYES
 
-from .plot_nodes import cnr_plot, snr_plot
 from .headless import node_ids, remove_nodes_except
+from .markups import eye_centres_from_markups
 from .noise_segments import noise_mask_from_segments
+from .plot_nodes import cnr_plot, snr_plot
 from .segmentation_nodes import segmentation_from_labels
+from .slicer_cli_engines import register_slicer_engines
 from .table_nodes import cnr_table, statistics_table
 from .transform_nodes import transform_node_from_sitk
 from .volume_nodes import image_from_volume_node, loaded_image_from_volume_node
@@ -27,7 +30,7 @@ from .volume_nodes import image_from_volume_node, loaded_image_from_volume_node
 
 @dataclass
 class SceneResult:
-    """The nodes one run created, and the engine's full result (report, statistics, noise estimate)."""
+    """The nodes one run filled or created, and the engine's full result (report, statistics, noise estimate)."""
 
     segmentation: object  # vtkMRMLSegmentationNode on the input volume's grid
     table: object  # vtkMRMLTableNode, one row per eye × structure
@@ -38,32 +41,89 @@ class SceneResult:
     pipeline: PipelineResult
 
 
+def atlas_folder_problem(atlas_folder: str | Path, sex: str) -> Optional[str]:
+    """Why ``atlas_folder`` cannot be used for the ``sex`` template (one line), or None when it can.
+
+    "." and "" mean "not chosen": they are what Slicer's parameter node gives for an unset or empty path.
+    """
+    if str(atlas_folder).strip() in ("", "."):
+        return "not chosen"
+    try:
+        resolve_atlas_folder(atlas_folder, sex)
+    except AtlasError as exc:
+        return str(exc)
+    return None
+
+
+def _is_node(value, class_name: str) -> bool:
+    return hasattr(value, "IsA") and value.IsA(class_name)
+
+
+def engine_options(options: PipelineOptions, volume_node) -> PipelineOptions:
+    """``options`` with the MRML nodes it may hold turned into what the engine takes.
+
+    ``noise_roi``: a segmentation node (all its segments, on the volume's grid) or a labelmap volume node;
+    ``repeat`` and ``noise_scan``: scalar volume nodes; ``centres_ras_mm``: a markups point list (one point per
+    eye, see ``eye_centres_from_markups``). Other values are passed on as they are.
+    """
+    def image_of(value, field_name: str):
+        if _is_node(value, "vtkMRMLSegmentationNode"):
+            if field_name != "noise_roi":
+                raise EyeAtlasError(f"{field_name} must be a volume, not the segmentation {value.GetName()!r}")
+            return noise_mask_from_segments(value, volume_node)
+        if _is_node(value, "vtkMRMLVolumeNode"):
+            return image_from_volume_node(value)
+        return value
+
+    changes = {name: image_of(getattr(options, name), name) for name in ("noise_roi", "repeat", "noise_scan")}
+    if _is_node(options.centres_ras_mm, "vtkMRMLMarkupsNode"):
+        changes["centres_ras_mm"] = eye_centres_from_markups(options.centres_ras_mm, volume_node)
+    return dataclasses.replace(options, **changes)
+
+
+def cancellable(progress: Optional[ProgressCallback], is_cancelled: Callable[[], bool]) -> ProgressCallback:
+    """A progress callback that raises ``Cancelled`` once ``is_cancelled()``: every engine step that reports
+    progress (each registration stage; each poll of a running BRAINSFit or elastix) is a point where a run stops."""
+    def report(fraction: float, message: str) -> None:
+        if progress is not None:
+            progress(fraction, message)
+        if is_cancelled():
+            raise Cancelled("cancelled by the user")
+
+    return report
+
+
+def move_segments(source_node, output_node, reference_volume_node) -> None:
+    """Put the segments of ``source_node`` into ``output_node`` (replacing its own; it keeps its name and ID), then
+    remove ``source_node`` and its display nodes from the scene."""
+    output_node.CopyContent(source_node, True)
+    output_node.SetReferenceImageGeometryParameterFromVolumeNode(reference_volume_node)
+    if output_node.GetDisplayNode() is None:
+        output_node.CreateDefaultDisplayNodes()
+    scene = source_node.GetScene()
+    display_nodes = [source_node.GetNthDisplayNode(i) for i in range(source_node.GetNumberOfDisplayNodes())]
+    for node in [source_node, *display_nodes]:
+        scene.RemoveNode(node)
+
 
 def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
-                 noise_segmentation=None, noise_segment_ids: Optional[Sequence[str]] = None,
-                 repeat_volume=None, noise_scan_volume=None,
-                 progress: Optional[ProgressCallback] = None,
+                 output_segmentation=None, progress: Optional[ProgressCallback] = None,
                  is_cancelled: Callable[[], bool] = lambda: False, name: Optional[str] = None) -> SceneResult:
     """Segment the eyes of ``volume_node`` and add the results to its scene.
 
-    ``noise_segmentation`` (its ``noise_segment_ids``, or all its segments) marks air for the noise σ;
-    ``repeat_volume`` (a second identical acquisition on the same grid) selects the difference method and
-    ``noise_scan_volume`` a noise-only acquisition, as the engine's ``repeat`` and ``noise_scan`` options do. The
-    volume's voxels are never resampled. On failure no node is left behind.
+    ``options`` are the engine's; they may hold MRML nodes (``engine_options``) and any registered engine name
+    (inside Slicer also "brainsfit" and "elastix"). The segments go into ``output_segmentation`` when given (its
+    previous segments are replaced), else into a new segmentation node. The volume's voxels are never resampled.
+    On failure or cancel no new node is left behind and ``output_segmentation`` is unchanged.
     """
+    register_slicer_engines()
     scene = volume_node.GetScene()
     name = name or f"{volume_node.GetName()} eyes"
-    if noise_segmentation is not None:
-        options = dataclasses.replace(
-            options, noise_roi=noise_mask_from_segments(noise_segmentation, volume_node, noise_segment_ids))
-    if repeat_volume is not None:
-        options = dataclasses.replace(options, repeat=image_from_volume_node(repeat_volume))
-    if noise_scan_volume is not None:
-        options = dataclasses.replace(options, noise_scan=image_from_volume_node(noise_scan_volume))
-    result = run_pipeline(loaded_image_from_volume_node(volume_node), atlas_dir, options, progress, is_cancelled)
-    eyes = [eye for eye in EYES if eye in result.eyes]
     existing = node_ids(scene)
     try:
+        result = run_pipeline(loaded_image_from_volume_node(volume_node), atlas_dir,
+                              engine_options(options, volume_node), cancellable(progress, is_cancelled), is_cancelled)
+        eyes = [eye for eye in EYES if eye in result.eyes]
         segmentation = segmentation_from_labels(scene, result.labels, volume_node, eyes, name)
         table = statistics_table(scene, result.stats, f"{name} statistics")
         contrast = cnr_table(scene, result.cnr, f"{name} CNR")
@@ -71,6 +131,9 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
         contrast_chart = cnr_plot(scene, contrast, f"{name} CNR chart")
         transforms = {eye: transform_node_from_sitk(scene, result.eyes[eye].registration.patient_to_atlas,
                                                     f"{name} {eye} atlas to patient") for eye in eyes}
+        if output_segmentation is not None:
+            move_segments(segmentation, output_segmentation, volume_node)
+            segmentation = output_segmentation
     except Exception:
         remove_nodes_except(scene, existing)
         raise

@@ -1,37 +1,49 @@
 """Registration engines that run Slicer's own registration tools: BRAINSFit (built in) and Elastix (SlicerElastix).
 
-They plug into the engine's ``RegistrationEngine`` protocol, so globe finding, cropping around the found globe,
-the deformable-result safeguard and label transfer are the same as with the default engine. Both need the
-Slicer application (CLI modules do not exist in ``slicer-core``); the parameter builders below are pure
-functions and unit-tested, the runs themselves are covered by the module's self-test inside Slicer.
+They plug into the engine's ``RegistrationEngine`` protocol and its registry (``register_slicer_engines``), so
+globe finding, cropping around the found globe, the deformable-result safeguard and label transfer are the same
+as with the default engine. Both need the Slicer application (CLI modules do not exist in ``slicer-core``); the
+parameter builders and the CLI wait loop below are unit-tested, the runs themselves are covered by the module's
+self-test inside Slicer.
 
 Initialisation is always the found globe centre (the engine's ``initial`` translation): BRAINSFit's moments/
 geometry/centre-of-head initialisers and elastix's automatic initialisation align a small eye crop to the
 wrong things on a whole head.
+
+Cancelling: the progress callback may raise ``Cancelled`` (``scene_pipeline.run_in_scene``'s does once the user
+cancels). A running BRAINSFit stage is then stopped with the CLI node's ``Cancel()``, a running elastix with
+SlicerElastix's ``cancelRequested``, before ``Cancelled`` goes on up.
 """
 
 from __future__ import annotations
 
-import tempfile
+import re
 import time
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import SimpleITK as sitk
 import slicer
 
-from EyeAtlasSegmentLib.errors import EyeAtlasError, RegistrationError
+from EyeAtlasSegmentLib.engines import register_engine
+from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError
 from EyeAtlasSegmentLib.registration import EngineOutput, ProgressCallback, RegistrationMasks
 
-from .headless import node_ids, remove_nodes_except
+from . import RESOURCES
+from .headless import inside_slicer_application, node_ids, remove_nodes_except
 from .transform_nodes import sitk_from_transform_node, transform_node_from_sitk
 from .volume_nodes import add_volume_node
 
-SLICER_ENGINES = ("brainsfit", "elastix")
 #: BRAINSFit's default sampling (0.2 %) leaves ~500 samples in an eye crop; 10 % is ~8,000 in the globe mask.
 BRAINSFIT_SAMPLING_FRACTION = 0.1
 BSPLINE_GRID_NODES = 6
-ELASTIX_BSPLINE_SPACING_MM = 8.0
+#: The elastix parameter files of the two stages, shipped as data (presets) beside the module.
+ELASTIX_PARAMETER_FILES = {stage: RESOURCES / "RegistrationParameters" / f"Elastix-{stage}.txt"
+                           for stage in ("linear", "bspline")}
+#: How often a running CLI is polled (and the application's events processed), seconds.
+CLI_POLL_S = 0.05
+#: The two stages: name, title, and the engine's progress fraction at their start and end.
+STAGES = (("linear", "linear", 0.1, 0.5), ("bspline", "B-spline", 0.5, 0.9))
 
 
 def brainsfit_parameters(stage: str, fixed_id: str, moving_id: str, mask_id: str, initial_id: str,
@@ -51,34 +63,46 @@ def brainsfit_parameters(stage: str, fixed_id: str, moving_id: str, mask_id: str
     raise ValueError(f"unknown BRAINSFit stage {stage!r}")
 
 
-def elastix_parameter_text(stage: str) -> str:
-    """An elastix parameter file for the "linear" (similarity) or "bspline" stage, masks honoured."""
-    resolutions = 2
-    lines = {
-        "FixedInternalImagePixelType": '"float"', "MovingInternalImagePixelType": '"float"',
-        "Registration": '"MultiResolutionRegistration"', "Metric": '"AdvancedMattesMutualInformation"',
-        "Optimizer": '"AdaptiveStochasticGradientDescent"', "ImageSampler": '"RandomCoordinate"',
-        "NumberOfSpatialSamples": "4000", "NewSamplesEveryIteration": '"true"', "ErodeMask": '"false"',
-        "Interpolator": '"LinearInterpolator"', "ResampleInterpolator": '"FinalLinearInterpolator"',
-        "Resampler": '"DefaultResampler"', "FixedImagePyramid": '"FixedSmoothingImagePyramid"',
-        "MovingImagePyramid": '"MovingSmoothingImagePyramid"', "NumberOfResolutions": str(resolutions),
-        "AutomaticTransformInitialization": '"false"', "HowToCombineTransforms": '"Compose"',
-        "WriteResultImage": '"false"', "DefaultPixelValue": "0",
-    }
-    if stage == "linear":
-        lines.update({"Transform": '"SimilarityTransform"', "AutomaticScalesEstimation": '"true"',
-                      "MaximumNumberOfIterations": "300"})
-    elif stage == "bspline":
-        lines.update({"Transform": '"BSplineTransform"',
-                      "FinalGridSpacingInPhysicalUnits": str(ELASTIX_BSPLINE_SPACING_MM),
-                      "GridSpacingSchedule": " ".join(["2.0"] * 3 + ["1.0"] * 3),
-                      "MaximumNumberOfIterations": "300"})
-    else:
-        raise ValueError(f"unknown elastix stage {stage!r}")
-    return "\n".join(f"({key} {value})" for key, value in lines.items()) + "\n"
+def read_elastix_parameters(path: Path) -> dict[str, str]:
+    """The ``(Name value ...)`` entries of an elastix parameter file (``//`` comments skipped), in file order."""
+    entries = {}
+    for line in path.read_text().splitlines():
+        line = line.split("//", 1)[0].strip()
+        if line:
+            match = re.fullmatch(r"\((\w+)\s+(.+)\)", line)
+            if match is None:
+                raise ValueError(f"{path.name}: not an elastix parameter line: {line!r}")
+            entries[match.group(1)] = match.group(2).strip()
+    return entries
 
 
-class _SlicerEngine:
+def wait_for_cli(node, report: Callable[[float], None], title: str,
+                 process_events: Optional[Callable[[], None]] = None) -> None:
+    """Wait for a CLI started with ``slicer.cli.run(..., wait_for_completion=False)``, keeping the application live.
+
+    ``report(fraction)`` is called at every poll with the CLI's own progress (0-1); if it raises ``Cancelled`` the
+    CLI is cancelled (``node.Cancel()``), waited for, and ``Cancelled`` is raised. A CLI that ends with errors
+    raises ``RegistrationError`` with its error text; one cancelled elsewhere (its module's Cancel) ``Cancelled``.
+    """
+    process_events = process_events or slicer.app.processEvents
+    while node.IsBusy():
+        process_events()
+        try:
+            report(node.GetProgress() / 100.0)
+        except Cancelled:
+            node.Cancel()
+            while node.IsBusy():
+                process_events()
+                time.sleep(CLI_POLL_S)
+            raise
+        time.sleep(CLI_POLL_S)
+    if node.GetStatus() == node.Cancelled:
+        raise Cancelled("cancelled by the user")
+    if node.GetStatus() & node.ErrorsMask:
+        raise RegistrationError(f"{title} failed: {(node.GetErrorText() or 'no error text').strip().splitlines()[-1]}")
+
+
+class SlicerEngine:
     """Common part: temporary nodes for the crop, template, masks and transforms; two stages; clean-up."""
 
     name = ""
@@ -95,23 +119,30 @@ class _SlicerEngine:
                            "bspline": add_volume_node(scene, masks.orbit, f"{self.name} orbit mask", labelmap=True)}
             previous = transform_node_from_sitk(scene, initial, f"{self.name} initial")
             stages, results = [], {}
-            for fraction, stage, title in ((0.1, "linear", "linear"), (0.5, "bspline", "B-spline")):
-                report(fraction, f"{self.name}: {title} stage")
-                start = time.perf_counter()
+            for stage, title, start, end in STAGES:
+                message = f"{self.name}: {title} stage"
+
+                def stage_report(fraction: float, start=start, end=end, message=message) -> None:
+                    report(start + (end - start) * fraction, message)
+
+                stage_report(0.0)
+                began = time.perf_counter()
                 previous = results[stage] = self._run_stage(stage, fixed_node, moving_node, stage_masks[stage],
-                                                            previous)
-                stages.append({"stage": stage, "seconds": round(time.perf_counter() - start, 2)})
+                                                            previous, stage_report)
+                stages.append({"stage": stage, "seconds": round(time.perf_counter() - began, 2)})
             return EngineOutput(sitk_from_transform_node(results["linear"]),
                                 sitk_from_transform_node(results["bspline"]), stages)
         finally:
-            remove_nodes_except(scene, before)  # every temporary node, including a failed stage's
+            remove_nodes_except(scene, before)  # every temporary node, including a failed stage's and CLI nodes
 
-    def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node):
-        """Run one stage; return its output transform node. Nodes it adds are removed by ``register``."""
+    def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node,
+                   report: Callable[[float], None]):
+        """Run one stage; return its output transform node. Nodes it adds are removed by ``register``.
+        ``report(fraction of the stage)`` may raise ``Cancelled``: the stage must then stop what it runs."""
         raise NotImplementedError
 
 
-class BRAINSFitEngine(_SlicerEngine):
+class BRAINSFitEngine(SlicerEngine):
     """Slicer's BRAINSFit CLI: rigid → scale-versor, then B-spline, both masked, started from the found globe."""
 
     name = "brainsfit"
@@ -120,20 +151,21 @@ class BRAINSFitEngine(_SlicerEngine):
         return {"linear": brainsfit_parameters("linear", "", "", "", "", ""),
                 "bspline": brainsfit_parameters("bspline", "", "", "", "", "")}
 
-    def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node):
+    def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node, report):
         scene = slicer.mrmlScene
         output_class = "vtkMRMLLinearTransformNode" if stage == "linear" else "vtkMRMLBSplineTransformNode"
         output = scene.AddNewNodeByClass(output_class, f"brainsfit {stage}")
         parameters = brainsfit_parameters(stage, fixed_node.GetID(), moving_node.GetID(), mask_node.GetID(),
                                           initial_node.GetID(), output.GetID())
-        cli_node = slicer.cli.runSync(slicer.modules.brainsfit, None, parameters)
-        if cli_node.GetStatus() & cli_node.ErrorsMask:  # runSync does not raise on failure
-            raise RegistrationError(f"BRAINSFit {stage} stage failed: {cli_node.GetErrorText().strip()}")
+        # Asynchronous, so that Cancel is handled while BRAINSFit runs (runSync blocks the application).
+        cli_node = slicer.cli.run(slicer.modules.brainsfit, None, parameters, wait_for_completion=False,
+                                  update_display=False)
+        wait_for_cli(cli_node, report, f"BRAINSFit {stage} stage")
         return output
 
 
-class ElastixEngine(_SlicerEngine):
-    """SlicerElastix: similarity, then B-spline, with our parameter files, masks and the found-globe start."""
+class ElastixEngine(SlicerEngine):
+    """SlicerElastix: similarity, then B-spline, with the shipped parameter files, masks and the found-globe start."""
 
     name = "elastix"
 
@@ -144,31 +176,46 @@ class ElastixEngine(_SlicerEngine):
             raise EyeAtlasError("the Elastix engine needs the SlicerElastix extension: install it from the "
                                 "Extensions Manager, or choose another engine") from exc
         self._logic = ElastixLogic()
-        self._folder = Path(tempfile.mkdtemp(prefix="eyeatlas-elastix-"))
+        self._logic.deleteTemporaryFiles = True  # SlicerElastix removes its working folder when a run ends
+        self._logic.logStandardOutput = True  # every elastix output line goes through logCallback (and the log)
 
     def parameters(self) -> dict:
-        return {"linear": elastix_parameter_text("linear"), "bspline": elastix_parameter_text("bspline")}
+        return {stage: read_elastix_parameters(path) for stage, path in ELASTIX_PARAMETER_FILES.items()}
 
-    def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node):
-        parameter_file = self._folder / f"{stage}.txt"
-        parameter_file.write_text(elastix_parameter_text(stage))
+    def _run_stage(self, stage, fixed_node, moving_node, mask_node, initial_node, report):
         output = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTransformNode", f"elastix {stage}")
+        cancelled = []
+
+        def on_log_line(text: str) -> None:
+            """SlicerElastix calls this for each output line, then checks ``cancelRequested`` and kills elastix."""
+            try:
+                report(0.0)
+            except Cancelled:
+                cancelled.append(True)
+                self._logic.cancelRequested = True
+
+        self._logic.logCallback = on_log_line
         try:
-            self._logic.registerVolumes(fixed_node, moving_node, parameterFilenames=[str(parameter_file)],
+            self._logic.registerVolumes(fixed_node, moving_node,
+                                        parameterFilenames=[str(ELASTIX_PARAMETER_FILES[stage])],
                                         outputTransformNode=output, fixedVolumeMaskNode=mask_node,
                                         forceDisplacementFieldOutputTransform=stage == "bspline",
                                         initialTransformNode=initial_node)
-        except Exception as exc:
-            raise RegistrationError(f"Elastix {stage} stage failed: {exc}") from exc
+        except Exception as exc:  # SlicerElastix raises CalledProcessError/RuntimeError with elastix's own text
+            raise RegistrationError(f"Elastix {stage} stage failed: {str(exc).strip().splitlines()[-1]}") from exc
+        finally:
+            self._logic.logCallback = None
+        if cancelled:  # SlicerElastix returns normally after a cancel, with no output
+            raise Cancelled("cancelled by the user")
         return output
 
 
-def get_slicer_engine(name: str):
-    """An engine by name: Slicer's ("brainsfit", "elastix") or the engine package's ("simpleitk", "ants")."""
-    if name == "brainsfit":
-        return BRAINSFitEngine()
-    if name == "elastix":
-        return ElastixEngine()
-    from EyeAtlasSegmentLib.engines import get_engine
+#: The Slicer engines, by registry name, with the Python module each needs.
+SLICER_ENGINES = {"brainsfit": (BRAINSFitEngine, "slicer"), "elastix": (ElastixEngine, "Elastix")}
 
-    return get_engine(name)
+
+def register_slicer_engines() -> None:
+    """Add BRAINSFit and Elastix to the engine registry, inside the Slicer application (where they can run)."""
+    if inside_slicer_application():
+        for name, (factory, module) in SLICER_ENGINES.items():
+            register_engine(name, factory, module)

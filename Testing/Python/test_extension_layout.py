@@ -1,6 +1,7 @@
-"""The Slicer extension as built by CMake, and the module's .ui against the module code (Slicer itself cannot run
-here): CMake lists every script and resource, the .ui parses, every widget the code uses exists, every
-parameter-node field is bound to a widget that can represent it, and the layers keep their dependencies."""
+"""The Slicer extension as built by CMake and as the Extensions Index checks it, and the module's .ui and code
+(Slicer itself cannot run here): CMake lists every script and resource, the metadata and licence are what the
+index needs, the .ui parses, every widget the code uses exists, every parameter-node field is bound to a widget
+that can represent it, texts can be translated, and the layers keep their dependencies."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ REPO = Path(__file__).resolve().parents[2]
 MODULE = REPO / "EyeAtlasSegment"
 MODULE_SCRIPT = MODULE / "EyeAtlasSegment.py"
 UI_FILE = MODULE / "Resources" / "UI" / "EyeAtlasSegment.ui"
+#: Where the extension will be published: the index file is EyeAtlasSegment.json, the repository Slicer + name.
+HOMEPAGE = "https://github.com/eyeatlassegment/SlicerEyeAtlasSegment"
+RAW_FILES = "https://raw.githubusercontent.com/eyeatlassegment/SlicerEyeAtlasSegment/main/"
+#: The current extension template's line (Slicer v5.12.0 and main: Utilities/Templates/Extensions/Default).
+TEMPLATE_CMAKE_MINIMUM = "cmake_minimum_required(VERSION 3.28.0...3.28.0 FATAL_ERROR)"
+MINIMUM_SLICER = "5.8"
 PACKAGES = ("EyeAtlasSegmentLib", "EyeAtlasSegmentMRML", "EyeAtlasSegmentPlugins")
 
 
@@ -33,19 +40,61 @@ def test_cmake_lists_every_script_and_existing_resources():
                                          for package in PACKAGES for p in (MODULE / package).rglob("*.py")}
     assert _cmake_list("MODULE_PYTHON_SCRIPTS") == on_disk
     resources = _cmake_list("MODULE_PYTHON_RESOURCES")
-    assert {"Resources/Icons/EyeAtlasSegment.png", "Resources/UI/EyeAtlasSegment.ui"} <= resources
+    data_files = {p.relative_to(MODULE).as_posix() for p in (MODULE / "Resources").rglob("*") if p.is_file()}
+    assert data_files <= resources, f"not installed: {sorted(data_files - resources)}"
     for resource in resources:
         assert (MODULE / resource).is_file(), resource
     assert (MODULE / "Resources/Icons/EyeAtlasSegment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in (MODULE / "CMakeLists.txt").read_text()
 
 
-def test_extension_metadata_is_filled_in():
+def _metadata() -> dict[str, str]:
     cmake = (REPO / "CMakeLists.txt").read_text()
+    return dict(re.findall(r'set\(EXTENSION_(\w+) "([^"]*)"\)', cmake))
+
+
+def test_extension_metadata_is_what_the_extensions_index_accepts():
+    cmake = (REPO / "CMakeLists.txt").read_text()
+    metadata = _metadata()
     for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
-        match = re.search(rf'set\(EXTENSION_{key} "([^"]+)"\)', cmake)
-        assert match and match.group(1).strip(), key
+        assert metadata.get(key, "").strip(), key
+    assert cmake.splitlines()[0] == TEMPLATE_CMAKE_MINIMUM
+    # The index checks that project() is the description file's name, which must not start with "Slicer"; the
+    # repository's name is "Slicer" + that name.
+    assert re.search(r"^project\((\w+)\)", cmake, flags=re.M).group(1) == "EyeAtlasSegment"
+    assert metadata["HOMEPAGE"] == HOMEPAGE and HOMEPAGE.endswith("/SlicerEyeAtlasSegment")
+    assert metadata["CATEGORY"] == "Segmentation"  # in the index's ACCEPTED_EXTENSION_CATEGORIES
+    for contributor in metadata["CONTRIBUTORS"].split(", "):
+        assert re.fullmatch(r"[^()]+ \([^()]+\)", contributor), f"not 'Name (Organisation)': {contributor}"
+    for url in [metadata["ICONURL"], *metadata["SCREENSHOTURLS"].split()]:
+        assert url.startswith(RAW_FILES), url  # resolves once the repository is published
+        path = REPO / url[len(RAW_FILES):]
+        assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", url
+    assert f"find_package(Slicer {MINIMUM_SLICER} REQUIRED)" in cmake
     assert "add_subdirectory(EyeAtlasSegment)" in cmake
+
+
+def test_the_licence_is_the_bsd_3_clause_licence_pyproject_declares():
+    import tomllib
+
+    licence = (REPO / "LICENSE").read_text()
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "BSD-3-Clause"
+    assert re.search(r"^Copyright \(c\) \d{4}, EyeAtlasSegment contributors$", licence, flags=re.M)
+    for clause in ("Redistributions of source code must retain", "Redistributions in binary form must reproduce",
+                   "Neither the name of the copyright holder nor the names of its"):
+        assert clause in licence
+
+
+def test_readme_states_the_supported_slicer_versions():
+    readme = (REPO / "README.md").read_text()
+    assert f"Slicer {MINIMUM_SLICER} or later" in readme
+    assert HOMEPAGE in readme or "eyeatlassegment/SlicerEyeAtlasSegment" in readme.lower()
+
+
+def test_the_module_names_the_same_homepage_and_contributors_as_cmake():
+    source = MODULE_SCRIPT.read_text()
+    assert f'HOMEPAGE = "{HOMEPAGE}"' in source
+    assert f'self.parent.contributors = ["{_metadata()["CONTRIBUTORS"]}"]' in source
 
 
 def _ui_widgets() -> dict[str, ElementTree.Element]:
@@ -120,12 +169,14 @@ def test_every_parameter_node_field_is_bound_to_a_widget_that_can_represent_it()
 
 
 def test_module_choices_match_the_engine():
+    pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
     from EyeAtlasSegmentLib.atlas import SEXES
     from EyeAtlasSegmentLib.engines import ENGINES
+    from EyeAtlasSegmentMRML.slicer_cli_engines import SLICER_ENGINES
 
     assert _enum_values("AtlasSex") == set(SEXES)
     assert _enum_values("EyeSide") == {"both", "right", "left"}
-    assert _enum_values("Engine") == set(ENGINES) | {"brainsfit", "elastix"}
+    assert _enum_values("Engine") == set(ENGINES) | set(SLICER_ENGINES)  # one registry, extended inside Slicer
     from EyeAtlasSegmentLib.noise import NOISE_MODELS
     from EyeAtlasSegmentLib.pipeline import NOISE_METHODS
 
@@ -142,7 +193,62 @@ def test_module_metadata_and_lazy_engine_imports():
         {n.module.split(".")[0] for n in top_level if isinstance(n, ast.ImportFrom) and n.module}
     # The engine needs packages Slicer may lack (nibabel, antspyx): it is imported only after they are ensured.
     assert not modules & {"EyeAtlasSegmentLib", "EyeAtlasSegmentMRML", "nibabel", "ants", "numpy", "SimpleITK"}
-    assert "testingEnabled()" in source and "confirmOkCancelDisplay" in source
+    requirements = (MODULE / "EyeAtlasSegmentMRML" / "python_requirements.py").read_text()
+    assert "pip_ensure(" in requirements and "testingEnabled()" in requirements
+    assert "ensure_requirements(requirement_files(" in source and "prompt=True" in source
+
+
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == name]
+
+
+def test_every_translated_text_is_a_literal_that_lupdate_can_extract():
+    tree = _module_tree()
+    calls = _calls(tree, "_")
+    assert len(calls) > 20
+    for call in calls:
+        assert len(call.args) == 1 and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str), \
+            f"line {call.lineno}: _() of {ast.unparse(call.args[0]) if call.args else 'nothing'}"
+    for call in _calls(tree, "translate"):
+        assert all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args), call.lineno
+
+
+def _class_methods(class_name: str) -> dict[str, ast.FunctionDef]:
+    node = next(n for n in ast.walk(_module_tree()) if isinstance(n, ast.ClassDef) and n.name == class_name)
+    return {f.name: f for f in node.body if isinstance(f, ast.FunctionDef)}
+
+
+def test_the_logic_has_a_gui_entry_point_and_a_console_one_taking_the_engines_options():
+    methods = _class_methods("EyeAtlasSegmentLogic")
+    assert [a.arg for a in methods["process"].args.args][:2] == ["self", "parameterNode"]
+    assert [a.arg for a in methods["segment"].args.args][:4] == ["self", "volumeNode", "atlasFolder", "options"]
+    assert "run" not in methods  # the former 19-keyword entry point
+    assert all(len(f.args.args) <= 7 for f in methods.values())
+
+
+def test_the_dicom_sex_follows_the_parameter_node_not_the_selector_signal():
+    """Reacting to the combo box's signal (connected before the parameter node's GUI connection) wrote ``sex``
+    while the parameter node still held the previous volume, and the GUI update then put that volume back."""
+    source = MODULE_SCRIPT.read_text()
+    assert "inputSelector.connect(" not in source and "currentNodeChanged" not in source
+    set_parameter_node = ast.unparse(_class_methods("EyeAtlasSegmentWidget")["setParameterNode"])
+    assert set_parameter_node.index("connectGui") < set_parameter_node.index("self._onParameterNodeModified")
+
+
+def test_the_self_test_skips_installs_nothing_and_removes_its_folders():
+    methods = _class_methods("EyeAtlasSegmentTest")
+    test_source = "\n".join(ast.unparse(f) for f in methods.values())
+    assert "pip_install" not in test_source and "ensure_requirements" not in test_source
+    assert "self.skipTest(" in ast.unparse(methods["test_elastix_engine"])
+    assert "self.skipTest(" in ast.unparse(methods["_synthetic"])  # without nibabel
+    for name, method in methods.items():
+        if name.startswith("test_"):
+            returns = [n for n in ast.walk(method) if isinstance(n, ast.Return)]
+            assert not returns, f"{name} returns early instead of skipping"
+    assert test_source.count("mkdtemp(") == test_source.count("addCleanup(shutil.rmtree")
+    run_test = ast.unparse(methods["runTest"])
+    assert "doCleanups()" in run_test and "SkipTest" in run_test
+    assert {n for n in methods if n.startswith("test_")} <= set(re.findall(r"self\.(test_\w+)", run_test))
 
 
 @pytest.mark.parametrize("package,forbidden", [("EyeAtlasSegmentLib", {"slicer", "qt", "ctk", "vtk"}),

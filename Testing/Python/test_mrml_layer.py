@@ -353,6 +353,7 @@ def test_a_failure_while_building_nodes_leaves_no_node_behind(scene, scene_run, 
 
 @pytest.mark.slow
 def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, synthetic_atlas_dir, monkeypatch):
+    from EyeAtlasSegmentLib.pipeline import PipelineOptions
     from EyeAtlasSegmentMRML import scene_pipeline
 
     captured = {}
@@ -370,7 +371,7 @@ def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, s
     slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(
         add_volume_node(scene, air_image, "air labelmap 2", labelmap=True), segmentation)
     monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
-    scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, noise_segmentation=segmentation)
+    scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, PipelineOptions(noise_roi=segmentation))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(captured["roi"]), air)
     assert same_grid(captured["roi"], subject.image, spacing_mm=1e-5)
 
@@ -430,7 +431,7 @@ def test_eye_centres_from_markups_by_label_or_side(scene, subject_node):
 def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scene, scene_run, subject, subject_node,
                                                                              synthetic_atlas_dir, monkeypatch):
     from EyeAtlasSegmentLib.cnr import CNR_COLUMNS
-    from EyeAtlasSegmentLib.pipeline import resolve_noise_method
+    from EyeAtlasSegmentLib.pipeline import PipelineOptions, resolve_noise_method
     from EyeAtlasSegmentMRML import scene_pipeline
 
     captured = {}
@@ -441,7 +442,7 @@ def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scen
         return scene_run.pipeline
 
     monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
-    result = scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, repeat_volume=subject_node)
+    result = scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, PipelineOptions(repeat=subject_node))
     assert captured["method"] == "difference" and same_grid(captured["repeat"], subject.image, spacing_mm=1e-5)
     table = result.cnr_table.GetTable()
     assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(CNR_COLUMNS)
