@@ -56,8 +56,8 @@ def model_eye_truth() -> dict[str, float]:
              "globe_horizontal_diameter": 2 * inner[0], "globe_vertical_diameter": 2 * inner[2],
              "optic_nerve_mean_diameter": 2 * m.OPTIC_NERVE_RADIUS_MM}
     truth["axial_length_with_cornea"] = truth["axial_length"] + truth["anterior_offset"]
-    names = {6: "lateral_rectus", 7: "medial_rectus", 8: "inferior_rectus", 9: "superior_rectus"}
-    truth.update({f"{names[r.label]}_max_area": float(np.pi * r.half_thickness_mm * r.half_width_mm) for r in m.RECTI})
+    # No recti: the model's band has its thickness along a fixed direction, not perpendicular to its centreline, so
+    # its true cross-section is not the ellipse of its half-thickness and half-width (the analytic eyes' recti are).
     return truth
 
 
