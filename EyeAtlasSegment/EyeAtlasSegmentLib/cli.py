@@ -1,37 +1,108 @@
 """Command line: ``eye-atlas-segment run|demo|make-synthetic|fetch-atlas``.
 
-Exit status 0 on success; on failure 1 with a one-line reason on stderr (2 for wrong arguments).
+Exit status 0 on success; on failure 1 with a one-line reason on stderr; 2 for wrong arguments, including values
+that cannot work (checked before any work); 130 when interrupted (Ctrl-C), OUT_DIR then left as it was. Before a
+run starts, the inputs must exist and OUT_DIR must be writable without replacing any of them. What the imaging
+libraries print during a run is held back (one note says how much); our own messages are not.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
+import tempfile
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import SimpleITK as sitk
 
-from .atlas import SEXES
+from .atlas import SEXES, resolve_release_root
 from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .engines import ENGINES
-from .errors import EyeAtlasError, one_line_reason
+from .errors import EyeAtlasError, InputImageError, one_line_reason, single_line
+from .geometry import direction_lps_from_axis_code
+from .image_io import load_image
 from .noise import NOISE_MODELS
-from .outputs import write_outputs
-from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, run_pipeline
+from .outputs import check_output_folder, write_outputs
+from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, resolve_noise_method, run_pipeline
 from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES
 
 DEMO_SEED = 7
+#: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+#: Largest --erode-mm: beyond it the structures (the globe's radius is ~12 mm, the nerve's ~2 mm) erode away, and the
+#: erosion's ball grows with the cube of the radius (1000 mm ran out of memory after 37 s).
+MAX_EROSION_MM = 10.0
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def _positive_mm(text: str) -> float:
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive size in mm, not {text!r}")
+    return value
+
+
+def _erosion_mm(text: str) -> float:
+    value = _finite(text)
+    if not 0 <= value <= MAX_EROSION_MM:
+        raise argparse.ArgumentTypeError(f"must be 0-{MAX_EROSION_MM:g} mm (a larger erosion leaves no voxels in "
+                                         f"the structures), not {text!r}")
+    return value
+
+
+def _whole_number(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text!r}")
+        return value
+    parse.__name__ = f"whole number >= {minimum}"
+    return parse
+
+
+def _axis_code(text: str) -> str:
+    try:
+        direction_lps_from_axis_code(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an axis code of 3 letters, one of R/L, one of A/P and one of "
+                                         f"S/I (e.g. RAS, LPS, PIR), not {text!r}") from None
+    return text.upper()
+
+
+def _cnr_pair(text: str) -> str:
+    try:
+        parse_pairs([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def add_input_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     """Atlas, output folder and, for arrays without geometry, voxel size and orientation."""
     parser.add_argument("--atlas", type=Path, required=True, help="MR-Eye atlas folder (with male/ female/ combined/)")
     parser.add_argument("--out", type=Path, required=True, help=out_help)
-    parser.add_argument("--spacing", nargs=3, type=float, metavar=("I", "J", "K"),
+    parser.add_argument("--spacing", nargs=3, type=_positive_mm, metavar=("I", "J", "K"),
                         help="voxel size in mm for arrays without geometry (.npy, bare .pkl)")
-    parser.add_argument("--orientation", help="axis code (e.g. RAS, LPS) for arrays without geometry")
+    parser.add_argument("--orientation", type=_axis_code,
+                        help="axis code (e.g. RAS, LPS) for arrays without geometry")
 
 
 def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = ENGINES) -> None:
@@ -39,9 +110,9 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
     parser.add_argument("--sex", choices=SEXES, default="combined", help="atlas template (default: combined)")
     parser.add_argument("--eye", choices=("both", *EYES), default="both", help="eye(s) to segment (default: both)")
     parser.add_argument("--engine", choices=engines, default="simpleitk", help="registration engine")
-    parser.add_argument("--right-centre", nargs=3, type=float, metavar=("R", "A", "S"),
+    parser.add_argument("--right-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
                         help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as given")
-    parser.add_argument("--left-centre", nargs=3, type=float, metavar=("R", "A", "S"),
+    parser.add_argument("--left-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
                         help="left globe centre in RAS mm")
     snr = parser.add_argument_group("SNR and CNR (see the README: How SNR and CNR are measured)")
     snr.add_argument("--noise-method", choices=[m.replace("_", "-") for m in NOISE_METHODS], default="auto",
@@ -50,18 +121,20 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
     snr.add_argument("--noise-model", choices=[m.replace("_", "-") for m in NOISE_MODELS], default="rayleigh-sd",
                      help="how σ follows from background noise: rayleigh-sd (single channel, SD/0.655), rayleigh-mean "
                           "(mean/1.253), sos (n-channel sum of squares, with --channels), none (raw SD)")
-    snr.add_argument("--channels", type=int, default=1, help="receive channels combined by sum of squares (--noise-model sos)")
+    snr.add_argument("--channels", type=_whole_number(1), default=1,
+                     help="receive channels combined by sum of squares (--noise-model sos)")
     snr.add_argument("--noise-roi", type=Path, help="mask image (same grid) of an air region for the noise σ")
     snr.add_argument("--noise-scan", type=Path, help="noise-only acquisition (same protocol, no RF) for the noise σ")
     snr.add_argument("--repeat", type=Path, help="a second identical acquisition on the same grid: difference method")
-    snr.add_argument("--erode-mm", type=float, default=0.0,
-                     help="erode each structure by this many mm before measuring SNR (partial volume); default 0")
+    snr.add_argument("--erode-mm", type=_erosion_mm, default=0.0,
+                     help=f"erode each structure by this many mm (0-{MAX_EROSION_MM:g}) before measuring SNR (partial "
+                          "volume); default 0")
     snr.add_argument("--signal-correction", choices=SIGNAL_CORRECTIONS, default="none",
                      help="SNR numerator: none (ROI mean) or power (sqrt(mean(M²) − 2nσ²), removes the magnitude "
                           "noise floor at low SNR)")
-    snr.add_argument("--min-roi-voxels", type=int, default=DEFAULT_MIN_ROI_VOXELS,
+    snr.add_argument("--min-roi-voxels", type=_whole_number(0), default=DEFAULT_MIN_ROI_VOXELS,
                      help=f"flag SNR of ROIs with fewer voxels (default {DEFAULT_MIN_ROI_VOXELS})")
-    snr.add_argument("--cnr-pair", action="append", default=[], metavar="A:B",
+    snr.add_argument("--cnr-pair", action="append", default=[], metavar="A:B", type=_cnr_pair,
                      help="extra CNR pair of structures, e.g. lens:optic_nerve (repeatable; default pairs always)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")
 
@@ -72,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="segment the eyes of one image")
     run.add_argument("image", type=Path, help="NIfTI, NRRD, MHA/MHD, DICOM folder, .npy or .pkl")
     add_input_options(run, "output folder")
+    run.add_argument("--allow-external-data", action="store_true",
+                     help="let a .mhd/.nhdr header read its data file from outside the header's folder")
     add_run_options(run)
     cohort = sub.add_parser("cohort", help="segment a cohort (folder, list file or BIDS dataset) on Dask, resumably")
     from .cohort.command import add_cohort_arguments
@@ -109,6 +184,16 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
                            spacing_mm=getattr(args, "spacing", None), orientation=getattr(args, "orientation", None))
 
 
+def checked_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> PipelineOptions:
+    """Pipeline options from the arguments; values that cannot work together exit 2 (parser.error), before any work."""
+    try:
+        options = options_from_args(args)
+        resolve_noise_method(options)
+    except EyeAtlasError as exc:
+        parser.error(str(exc))
+    return options
+
+
 def _progress(quiet: bool):
     if quiet:
         return None
@@ -136,16 +221,65 @@ def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
         if row.z_score is not None and (row.measure == "axial_length" or row.flag):
             lines.append(f"{row.eye:6} {row.measure.replace('_', ' ')} {row.value:.4g} {row.unit}: z {row.z_score:+.1f}, "
                          f"percentile {row.percentile:.0f}" + (f", {row.flag} (outside 2.5-97.5 %)" if row.flag else ""))
-    lines += [f"warning: {w}" for w in result.warnings]
+    lines += [f"warning: {single_line(w)}" for w in result.warnings]
     lines.append(f"outputs written to {paths['report.json'].parent}:")
     lines += [f"  {p}" for p in paths.values()]
     return "\n".join(lines)
 
 
-def _run(image: Path, atlas: Path, out: Path, args: argparse.Namespace) -> int:
-    result = run_pipeline(image, atlas, options_from_args(args), progress=_progress(args.quiet))
-    paths = write_outputs(result, out)
+def _require_inputs(image: Path, atlas: Path, options: PipelineOptions) -> None:
+    """Every input file exists and the atlas folder is one (checked before any work)."""
+    if not image.exists():
+        raise InputImageError(f"Image not found: '{image}'")
+    for flag, given in (("--repeat", options.repeat), ("--noise-scan", options.noise_scan),
+                        ("--noise-roi", options.noise_roi)):
+        if given is not None and not Path(given).exists():
+            raise InputImageError(f"{flag} file not found: '{given}'")
+    resolve_release_root(atlas)
+
+
+@contextmanager
+def _library_output_held() -> Iterator[list[str]]:
+    """For the block, what libraries print on the C stderr and Python warnings are collected, not shown (the list
+    is filled at the end); ``sys.stderr`` (our progress and messages) still reaches the terminal."""
+    held: list[str] = []
+    try:
+        terminal = os.dup(2)
+    except OSError:  # no stderr at all
+        yield held
+        return
+    ours, sys.stderr = sys.stderr, open(terminal, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(terminal, 2)
+            sys.stderr.close()
+            sys.stderr = ours
+            os.close(terminal)
+            sink.seek(0)
+            held += [line for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip()]
+            held += [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
+def _run(image: Path, atlas: Path, out: Path, args: argparse.Namespace, options: PipelineOptions) -> int:
+    _require_inputs(image, atlas, options)
+    out_dir = check_output_folder(out, [image, atlas, options.repeat, options.noise_scan, options.noise_roi])
+    progress = _progress(args.quiet)
+    with _library_output_held() as held:
+        if progress:
+            progress(0.0, "loading the image")
+        loaded = load_image(image, options.spacing_mm, options.orientation,
+                            allow_external_data=getattr(args, "allow_external_data", False))
+        result = run_pipeline(loaded, atlas, options, progress=progress)
+        paths = write_outputs(result, out_dir)
     print(summary(result, paths))
+    if held:
+        print(f"note: {len(held)} diagnostic line(s) the imaging libraries printed during the run were not shown",
+              file=sys.stderr)
     return 0
 
 
@@ -162,14 +296,16 @@ def _make_synthetic(out: Path, seed: int) -> tuple[Path, Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    options = checked_options(parser, args) if args.command in ("run", "demo") else None
     try:
         if args.command == "cohort":
             from .cohort.command import run_command
 
             return run_command(args)
         if args.command == "run":
-            return _run(args.image, args.atlas, args.out, args)
+            return _run(args.image, args.atlas, args.out, args, options)
         if args.command == "fetch-atlas":
             from .atlas_fetch import fetch_and_describe
 
@@ -178,10 +314,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.command == "demo":
             print(f"generating the SYNTHETIC atlas and demo subject in {args.out.resolve()} ...", file=sys.stderr)
             atlas_dir, subject = _make_synthetic(args.out, seed=DEMO_SEED)
-            return _run(subject, atlas_dir, args.out / "results", args)
+            return _run(subject, atlas_dir, args.out / "results", args, options)
         atlas_dir, subject = _make_synthetic(args.out, args.seed)
         print(f"synthetic atlas: {atlas_dir}\nsynthetic subject: {subject}")
         return 0
+    except KeyboardInterrupt as exc:
+        where = ("after the results were written" if exc.args else "before the results were complete; OUT_DIR was "
+                 "left as it was") if args.command in ("run", "demo") else ""
+        print(f"error: interrupted (Ctrl-C) {where}".rstrip(), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # the contract: any failure is one line, never a traceback
         print(f"error: {one_line_reason(exc)}", file=sys.stderr)
     return 1

@@ -29,16 +29,27 @@ class RegistrationError(EyeAtlasError):
     """Registration of the atlas to the patient failed or gave an implausible result."""
 
 
+class OutputError(EyeAtlasError):
+    """OUT_DIR cannot be written, or writing it would replace an input; nothing was written."""
+
+
 class Cancelled(EyeAtlasError):
     """The user cancelled the run."""
+
+
+def single_line(text: str) -> str:
+    """``text`` on one line: line breaks and other control characters (e.g. in a file name) shown escaped."""
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def one_line_reason(exc: BaseException) -> str:
     """What the user is told about a failure, on one line: our own message, the system's (with its type), or
     "internal error (Type): last line" for anything unexpected, never a traceback."""
     if isinstance(exc, EyeAtlasError):
-        return str(exc)
+        return single_line(str(exc))
+    if isinstance(exc, MemoryError):
+        return "the computer ran out of memory: close other programs, or crop or downsample the image"
     if isinstance(exc, (OSError, ValueError)):
-        return f"{type(exc).__name__}: {exc}"
+        return single_line(f"{type(exc).__name__}: {exc}")
     text = str(exc).strip()
-    return f"internal error ({type(exc).__name__}): {text.splitlines()[-1] if text else 'no message'}"
+    return single_line(f"internal error ({type(exc).__name__}): {text.splitlines()[-1] if text else 'no message'}")

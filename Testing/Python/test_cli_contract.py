@@ -16,6 +16,7 @@ import pytest
 import SimpleITK as sitk
 
 from EyeAtlasSegmentLib import outputs
+from EyeAtlasSegmentLib.errors import OutputError
 from EyeAtlasSegmentLib.pipeline import run_pipeline
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
@@ -167,20 +168,22 @@ def test_failure_while_writing_leaves_nothing_half_written(subject_file, synthet
 
     monkeypatch.setattr(outputs, "write_qc_figure", broken_qc)
     out = tmp_path / "out"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match=rf"could not write the results into {out} \(OSError\); nothing was written"):
         outputs.write_outputs(result, out)
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == []
 
 
-def test_unexpected_exception_is_one_line_not_a_traceback(subject_file, tmp_path, monkeypatch, capsys):
+def test_unexpected_exception_is_one_line_not_a_traceback(subject_file, synthetic_atlas_dir, tmp_path, monkeypatch,
+                                                          capsys):
     from EyeAtlasSegmentLib import cli
 
     def crash(*args, **kwargs):
         raise RuntimeError("ITK ERROR: something deep\nwith a second line")
 
     monkeypatch.setattr(cli, "run_pipeline", crash)
-    status = cli.main(["run", str(subject_file), "--atlas", str(tmp_path), "--out", str(tmp_path / "out"), "--quiet"])
+    status = cli.main(["run", str(subject_file), "--atlas", str(synthetic_atlas_dir), "--out", str(tmp_path / "out"),
+                       "--quiet"])
     err = capsys.readouterr().err
     assert status == 1
     assert err.strip().splitlines() == ["error: internal error (RuntimeError): with a second line"]
