@@ -31,6 +31,7 @@ from .outputs import check_output_folder, write_outputs
 from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, resolve_noise_method, run_pipeline
 from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES
+from .whole_head import LOCATION_ROUTES
 
 DEMO_SEED = 7
 #: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
@@ -114,6 +115,10 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
                         help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as given")
     parser.add_argument("--left-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
                         help="left globe centre in RAS mm")
+    parser.add_argument("--via", choices=LOCATION_ROUTES, default="globes",
+                        help="how eyes without a given centre are found: globes (the globe finder, default) or "
+                             "mni152/colin27 (the release's whole-head template registered to the head, refined "
+                             "with the eye template: for defaced faces or globes the finder cannot see)")
     snr = parser.add_argument_group("SNR and CNR (see the README: How SNR and CNR are measured)")
     snr.add_argument("--noise-method", choices=[m.replace("_", "-") for m in NOISE_METHODS], default="auto",
                      help="where σ comes from; auto: difference if --repeat, noise scan if --noise-scan, ROI if "
@@ -177,7 +182,7 @@ def options_from_args(args: argparse.Namespace) -> PipelineOptions:
     except ValueError as exc:
         raise EyeAtlasError(str(exc)) from None
     return PipelineOptions(sex=args.sex, eyes=EYES if args.eye == "both" else (args.eye,), engine=args.engine,
-                           centres_ras_mm=centres, noise_roi=args.noise_roi, repeat=args.repeat,
+                           centres_ras_mm=centres, via=args.via, noise_roi=args.noise_roi, repeat=args.repeat,
                            noise_scan=args.noise_scan, noise_method=args.noise_method.replace("-", "_"),
                            noise_model=args.noise_model.replace("-", "_"), channels=args.channels,
                            roi=RoiOptions(args.erode_mm, args.min_roi_voxels, args.signal_correction), cnr_pairs=pairs,

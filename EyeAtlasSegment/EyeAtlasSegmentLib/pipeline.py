@@ -33,6 +33,7 @@ from .population import BiometryResult, compare_with_population
 from .registration import ProgressCallback, RegistrationEngine, RegistrationResult
 from .statistics import RoiOptions, StructureStats, not_segmented_rows, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
+from .whole_head import LOCATION_ROUTES, centres_via_standard_space
 
 
 @dataclass
@@ -52,6 +53,9 @@ class PipelineOptions:
     #: Engines tried when every attempt with ``engine`` fails quality control (each only if installed).
     retry_engines: Sequence[str] = ("ants",)
     centres_ras_mm: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    #: How eyes without a given centre are found: "globes" (the globe finder) or through the release's "mni152"
+    #: (or "colin27") whole-head template, refined with the eye template (``whole_head``).
+    via: str = "globes"
     noise_roi: Union[Path, sitk.Image, None] = None
     repeat: Union[Path, sitk.Image, None] = None
     noise_scan: Union[Path, sitk.Image, None] = None
@@ -70,7 +74,7 @@ class EyeResult:
 
     eye: str
     centre_ras_mm: tuple[float, float, float]
-    centre_source: str  # "detected", "user" or "user_refined"
+    centre_source: str  # "detected", "user", "user_refined", or the whole-head route ("mni152", "colin27")
     detection_score: Optional[float]
     registration: RegistrationResult
     qc_verdict: str  # "pass" or "doubtful"
@@ -109,6 +113,7 @@ class PipelineResult:
                       "labels_affine_ras": [list(row) for row in self.atlas.labels_affine_ras],
                       "synthetic": self.atlas.synthetic},
             "eyes_requested": list(self.options.eyes),
+            "eyes_located_via": self.options.via,
             "eyes": {eye: {"centre_ras_mm": list(r.centre_ras_mm), "centre_source": r.centre_source,
                            "detection_score": r.detection_score, "engine": r.registration.engine,
                            "engine_parameters": r.registration.parameters, "stages": r.registration.stages,
@@ -182,6 +187,8 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     for eye in options.eyes:
         if eye not in EYES:
             raise EyeAtlasError(f"eye must be 'right' or 'left', not {eye!r}")
+    if options.via not in LOCATION_ROUTES:
+        raise EyeAtlasError(f"via must be one of {', '.join(LOCATION_ROUTES)}, not {options.via!r}")
     timings: dict[str, float] = {}
     warnings: list[str] = []
     clock = time.perf_counter()
@@ -206,7 +213,12 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     lap("load")
 
     report_progress(0.05, "locating the eyes")
-    centres, missing = resolve_globe_centres(loaded, options, warnings)
+    if options.via == "globes":
+        centres, missing = resolve_globe_centres(loaded, options, warnings)
+    else:
+        centres, missing, route_warnings = centres_via_standard_space(loaded.image, atlas_dir, atlas, options.via,
+                                                                      options.eyes, options.centres_ras_mm)
+        warnings.extend(route_warnings)
     lap("locate_eyes")
     if not centres:
         raise EyeNotFoundError("no eye found in the image: " + "; ".join(f"{e}: {r}" for e, r in missing.items()))

@@ -32,7 +32,7 @@ from ..geometry import set_geometry_from_ras_affine
 from ..release_layout import (ITKSNAP_NAME, LABELS_NIFTI_NAME, LABELS_NPY_NAME, MANUAL_SEG_NAME, METADATA_NAME,
                               PROB_PICTURE_NAMES, SYNTHETIC_MARKER, TEMPLATE_NAME, standard_space_files)
 from .eye_model import right_eye_labels_and_tissues
-from .head_model import LEFT_GLOBE_HEAD_MM, RIGHT_GLOBE_HEAD_MM, head_tissues
+from .head_model import head_tissues
 from .subject_generator import EYE_BOX_EYE_MM
 from .tissues import NONE, intensity_lut
 
@@ -52,9 +52,12 @@ PROB_PICTURE_COLOURS = ((0, 0, 0), (255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 
 #: TemplateFlow grids of the release's standard spaces: voxels and RAS origin (mm), 1 mm voxels, RAS axes.
 STANDARD_GRIDS = {"mni152": ((193, 229, 193), (-96.0, -132.0, -78.0)),
                   "colin27": ((181, 217, 181), (-90.0, -126.0, -72.0))}
-#: Head-frame → standard-space shift (mm) putting the synthetic right globe at (32, 55, -42) RAS, where the FSL
-#: MNI152 template has it (../shared/data/globe_centres.tsv).
-STANDARD_HEAD_OFFSET_RAS_MM = np.array([0.0, -9.0, -8.0])
+#: Head frame → standard space: the synthetic head scaled and shifted onto the outline of the FSL MNI152 head
+#: (x ±88, y −118…90, vertex z ≈ 104 mm, measured on ../shared/data/MNI152_T1_2mm.nii.gz).
+STANDARD_HEAD_SCALE = np.array([1.13, 1.04, 1.18])
+STANDARD_HEAD_SHIFT_RAS_MM = np.array([0.0, -11.6, -1.9])
+#: Globe centres in the standard spaces (RAS mm), where the FSL MNI152 template has them (globe_centres.tsv).
+STANDARD_GLOBES_RAS_MM = {"right": np.array([32.0, 55.0, -42.0]), "left": np.array([-32.0, 55.0, -42.0])}
 HEAD_RENDER_MM = 2.0  # the head outside the eye boxes is rendered at this spacing, then interpolated to 1 mm
 AVERAGE_BLUR_MM = 1.0  # Gaussian σ: a population average is smooth
 N_METADATA_SUBJECTS = 20
@@ -174,13 +177,13 @@ def _write_metadata(path: Path, seed: int = 0) -> None:
                              round(weight_kg, 1), round(weight_kg / (height_cm / 100.0) ** 2, 1)])
 
 
-def render_whole_head(shape: tuple[int, int, int], affine_ras: np.ndarray,
-                      head_offset_ras_mm: np.ndarray = STANDARD_HEAD_OFFSET_RAS_MM) -> tuple[np.ndarray, np.ndarray]:
+def render_whole_head(shape: tuple[int, int, int], affine_ras: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An average-like 1 mm T1 whole head on a standard grid, and its right-eye labels 0-9 (arrays [i, j, k]).
 
-    The head (``head_model``) is rendered at ``HEAD_RENDER_MM`` and interpolated; each eye box is rendered at the
-    grid's own voxels with the undeformed eye model (mirrored for the left eye); then a Gaussian blur of
-    ``AVERAGE_BLUR_MM``. Only the right eye is labelled, as in the release.
+    The head (``head_model``, mapped by ``STANDARD_HEAD_SCALE`` and ``STANDARD_HEAD_SHIFT_RAS_MM``) is rendered at
+    ``HEAD_RENDER_MM`` and interpolated; each eye box is rendered at the grid's own voxels with the undeformed eye
+    model (mirrored for the left eye) at ``STANDARD_GLOBES_RAS_MM``; then a Gaussian blur of ``AVERAGE_BLUR_MM``.
+    Only the right eye is labelled, as in the release.
     """
     lut = intensity_lut("T1") * TEMPLATE_SCALE
     fine = sitk.Image([int(n) for n in shape], sitk.sitkFloat32)
@@ -188,15 +191,16 @@ def render_whole_head(shape: tuple[int, int, int], affine_ras: np.ndarray,
     coarse_shape = [int(np.ceil(n * affine_ras[0, 0] / HEAD_RENDER_MM)) + 1 for n in shape]
     coarse_affine = np.diag([HEAD_RENDER_MM] * 3 + [1.0])
     coarse_affine[:3, 3] = affine_ras[:3, 3]
-    coarse_ijk = lut[head_tissues(_grid_points_ras(coarse_shape, coarse_affine) - head_offset_ras_mm)]
+    points_head = (_grid_points_ras(coarse_shape, coarse_affine) - STANDARD_HEAD_SHIFT_RAS_MM) / STANDARD_HEAD_SCALE
+    coarse_ijk = lut[head_tissues(points_head)]
     coarse = sitk.GetImageFromArray(np.transpose(coarse_ijk.reshape(coarse_shape), (2, 1, 0)).astype(np.float32))
     set_geometry_from_ras_affine(coarse, coarse_affine)
     intensity_ijk = np.transpose(sitk.GetArrayFromImage(sitk.Resample(coarse, fine, sitk.Transform(),
                                                                       sitk.sitkLinear)), (2, 1, 0)).copy()
     labels_ijk = np.zeros(shape, dtype=np.uint8)
     inverse = np.linalg.inv(affine_ras)
-    for globe_head_mm, mirror in ((RIGHT_GLOBE_HEAD_MM, 1.0), (LEFT_GLOBE_HEAD_MM, -1.0)):
-        centre_ras = globe_head_mm + head_offset_ras_mm
+    for eye, centre_ras in STANDARD_GLOBES_RAS_MM.items():
+        mirror = 1.0 if eye == "right" else -1.0
         box_ras = centre_ras[:, None] + np.array(EYE_BOX_EYE_MM) * [[mirror], [1.0], [1.0]]  # (3, 2) corners
         ijk = box_ras.T @ inverse[:3, :3].T + inverse[:3, 3]
         lo = np.clip(np.floor(ijk.min(axis=0)).astype(int), 0, shape)
@@ -210,7 +214,7 @@ def render_whole_head(shape: tuple[int, int, int], affine_ras: np.ndarray,
         eye_labels, eye_tissue = eye_labels.reshape(box_shape), eye_tissue.reshape(box_shape)
         region = intensity_ijk[box]
         region[eye_tissue != NONE] = lut[eye_tissue[eye_tissue != NONE]]
-        if mirror > 0:
+        if eye == "right":
             labels_ijk[box] = eye_labels
     smooth = sitk.GetImageFromArray(np.transpose(intensity_ijk, (2, 1, 0)))
     smooth = sitk.SmoothingRecursiveGaussian(smooth, AVERAGE_BLUR_MM)
@@ -248,7 +252,7 @@ def _cut(array_ijk: np.ndarray, affine: np.ndarray, start_ijk, shape) -> tuple[n
 def _write_space_files(space_dir: Path, space: str, head_ijk: np.ndarray, labels_ijk: np.ndarray,
                        affine: np.ndarray) -> None:
     space_dir.mkdir(parents=True, exist_ok=True)
-    centre_ijk = np.round(np.linalg.inv(affine)[:3] @ [*(RIGHT_GLOBE_HEAD_MM + STANDARD_HEAD_OFFSET_RAS_MM), 1.0])
+    centre_ijk = np.round(np.linalg.inv(affine)[:3] @ [*STANDARD_GLOBES_RAS_MM["right"], 1.0])
     for cropped in (False, True):
         start, shape = ((centre_ijk + [lo for lo, _ in ATLAS_EXTENT_EYE_MM], _atlas_shape()) if cropped
                         else ((0, 0, 0), head_ijk.shape))
