@@ -88,7 +88,7 @@ def _peak_rss_mb() -> float:
     fork time, here the generator's), so it is only the fallback where /proc is absent.
     """
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
             if line.startswith("VmHWM:"):
                 return float(line.split()[1]) / 1024.0
     except OSError:

@@ -23,7 +23,7 @@ from EyeAtlasSegmentLib.globe_finder import find_globes  # noqa: E402
 def read_truth_lps_mm(data_dir: Path) -> dict[str, dict[str, np.ndarray]]:
     """file → eye → true globe centre (LPS mm) from the RAS ``globe_centres.tsv``."""
     truth: dict[str, dict[str, np.ndarray]] = {}
-    with open(data_dir / "globe_centres.tsv", newline="") as handle:
+    with open(data_dir / "globe_centres.tsv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle, delimiter="\t"):
             centre_ras_mm = [float(v) for v in row["ras_mm"].strip("[]").split(",")]
             truth.setdefault(row["file"], {})[row["eye"]] = ras_to_lps(centre_ras_mm)

@@ -21,7 +21,7 @@ PLACEHOLDERS = {"inputSelector": "T1w head (MR)", "atlasFolderPathLineEdit": "/d
 
 def enum_choices() -> dict[str, list[str]]:
     """Parameter name → the labels of its enum, read from the module (its ``label()`` dicts of ``_("…")`` texts)."""
-    tree = ast.parse((MODULE / "EyeAtlasSegment.py").read_text())
+    tree = ast.parse((MODULE / "EyeAtlasSegment.py").read_text(encoding="utf-8"))
     labels = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef):

@@ -171,12 +171,22 @@ def _read_template(path: Path) -> sitk.Image:
     if template.GetDimension() != 3 or template.GetNumberOfComponentsPerPixel() != 1:
         raise AtlasError(f"{path} is not a 3D scalar image")
     template = sitk.Cast(template, sitk.sitkFloat32)
-    n_bad = int(np.count_nonzero(~np.isfinite(sitk.GetArrayViewFromImage(template))))
+    n_bad = _count_non_finite(path, template)
     if n_bad:
         raise AtlasError(f"the atlas template {path} has {n_bad} voxels ({n_bad / template.GetNumberOfPixels():.0%}) "
                          f"that are not finite numbers (NaN or infinity): the file is damaged; download the atlas "
                          f"again (eye-atlas-segment fetch-atlas)")
     return template
+
+
+def _count_non_finite(path: Path, image: sitk.Image) -> int:
+    """Voxels of ``path`` that are NaN or infinite. ITK's NIfTI reader turns NaN into 0, so NIfTI is counted on the
+    stored values (nibabel)."""
+    if path.name.endswith((".nii", ".nii.gz")):
+        from .image_io import _nibabel
+
+        return int(np.count_nonzero(~np.isfinite(np.asanyarray(_nibabel().load(str(path)).dataobj))))
+    return int(np.count_nonzero(~np.isfinite(sitk.GetArrayFromImage(image))))
 
 
 def _read_nifti_labels(path: Path, template: sitk.Image) -> tuple[sitk.Image, str]:

@@ -49,7 +49,7 @@ class Release:
     @classmethod
     def pinned(cls, path: Path = RELEASE_FILE) -> "Release":
         """The release pinned in the package's data file."""
-        return cls(**json.loads(Path(path).read_text()))
+        return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
     def from_mirror(self, url: Optional[str] = None, sha256: Optional[str] = None) -> "Release":
         """The same release from another URL (a mirror, or another version of the record) and/or checksum."""

@@ -194,7 +194,7 @@ def _read_nifti(path: Path) -> LoadedImage:
         shape_ijk = _validated_3d_shape(nifti.shape, path)
         _check_voxel_dtype(nifti.get_data_dtype(), path)
         _require_memory(shape_ijk, path)
-        _check_nifti_voxel_sizes(nifti.header, path)
+        _check_nifti_voxel_sizes(_header_as_stored(nifti), path)
         array_ijk = nifti.get_fdata(dtype=np.float32).reshape(shape_ijk)
     except InputImageError:
         raise
@@ -216,8 +216,17 @@ def _read_nifti(path: Path) -> LoadedImage:
     return LoadedImage(image, affine_ras, path, "nifti", bool(warnings), warnings, metadata)
 
 
+def _header_as_stored(nifti):
+    """The NIfTI header exactly as in the file: ``nibabel.load`` repairs some fields (pixdim 0 becomes 1)."""
+    from nibabel.openers import ImageOpener
+
+    holder = nifti.file_map.get("header", nifti.file_map["image"])  # .hdr of a pair, else the .nii itself
+    with ImageOpener(holder.filename) as handle:
+        return type(nifti.header).from_fileobj(handle, check=False)
+
+
 def _check_nifti_voxel_sizes(header, path: Path) -> None:
-    """pixdim 0 (or not finite) along a spatial axis: nibabel would quietly use 1 mm."""
+    """pixdim 0 (or not finite) along a spatial axis, as stored: nibabel would quietly use 1 mm."""
     for axis, size_mm in zip("ijk", header["pixdim"][1:4]):
         if not np.isfinite(size_mm) or size_mm == 0:
             raise InputImageError(

@@ -29,7 +29,7 @@ def requirement_files(engine_name: str) -> list[Path]:
 
 def read_requirements(path: Path) -> list[str]:
     """The requirement lines of a requirements file (comments, blank lines and pip options skipped)."""
-    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
     return [line for line in lines if line and not line.startswith("-")]
 
 

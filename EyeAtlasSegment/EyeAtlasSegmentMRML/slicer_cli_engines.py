@@ -66,7 +66,7 @@ def brainsfit_parameters(stage: str, fixed_id: str, moving_id: str, mask_id: str
 def read_elastix_parameters(path: Path) -> dict[str, str]:
     """The ``(Name value ...)`` entries of an elastix parameter file (``//`` comments skipped), in file order."""
     entries = {}
-    for line in path.read_text().splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         line = line.split("//", 1)[0].strip()
         if line:
             match = re.fullmatch(r"\((\w+)\s+(.+)\)", line)

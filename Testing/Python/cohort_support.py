@@ -74,7 +74,7 @@ def make_bids_dataset(root: Path, heads: Sequence[Path], sexes: Sequence[str],
     """A BIDS raw dataset: subject n gets ``heads`` copied into each of its ``sessions[n]`` (empty: no session),
     with ``sexes[n]`` in participants.tsv."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "dataset_description.json").write_text(json.dumps({"Name": "synthetic eyes", "BIDSVersion": "1.10.0"}))
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "synthetic eyes", "BIDSVersion": "1.10.0"}), encoding="utf-8")
     lines = ["participant_id\tsex\tage"]
     head = 0
     for n, (sex, subject_sessions) in enumerate(zip(sexes, sessions), start=1):
@@ -86,7 +86,7 @@ def make_bids_dataset(root: Path, heads: Sequence[Path], sexes: Sequence[str],
             name = "_".join(p for p in (subject, f"ses-{session}" if session else "", "T1w") if p) + ".nii.gz"
             (folder / name).write_bytes(heads[head % len(heads)].read_bytes())
             head += 1
-    (root / "participants.tsv").write_text("\n".join(lines) + "\n")
+    (root / "participants.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return root
 
 

@@ -46,6 +46,6 @@ def shared_data() -> Path:
 
 def read_globe_centres(shared: Path) -> dict[tuple[str, str], tuple[float, float, float]]:  # RAS mm
     """(file, eye) → globe centre RAS mm, from ``globe_centres.tsv``."""
-    with open(shared / "globe_centres.tsv", newline="") as handle:
+    with open(shared / "globe_centres.tsv", newline="", encoding="utf-8") as handle:
         rows = csv.DictReader(handle, delimiter="\t")
         return {(r["file"], r["eye"]): tuple(float(v) for v in r["ras_mm"].strip("[]").split(",")) for r in rows}

@@ -95,7 +95,7 @@ def test_the_synthetic_tree_is_the_release_tree(synthetic_atlas_dir):
     assert {"combined/3_manual_seg.nii.gz", "combined/3_manual_seg.itksnap", "sub_metadata.csv",
             "mni152/0_tpl-MNI152NLin2009cAsym_res-01_T1w_labels.nii.gz",
             "colin27/1_tpl-MNIColin27_T1w_cropped.nii.gz"} <= set(inventory.present)
-    with open(synthetic_atlas_dir / "sub_metadata.csv") as handle:
+    with open(synthetic_atlas_dir / "sub_metadata.csv", encoding="utf-8") as handle:
         assert handle.readline().strip() == "SubjectID,Sex,Age,Height,Weight,BMI"
 
 

@@ -63,7 +63,7 @@ def test_run_writes_the_files_on_the_input_grid(cli_run, subject_file):
 
 
 def _read_csv(path) -> tuple[list[str], list[dict]]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         return list(reader.fieldnames), list(reader)
 
@@ -99,7 +99,7 @@ def test_cnr_csv_has_the_default_pairs_for_both_eyes(cli_run):
 @pytest.mark.slow
 def test_report_and_qc_png(cli_run):
     _, out = cli_run
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     for key in ("input", "atlas", "eyes", "noise", "snr", "cnr", "timings_s", "software", "warnings"):
         assert key in report
     assert report["noise"]["method"] == "air_background" and report["noise"]["model"] == "rayleigh_sd"
@@ -115,7 +115,7 @@ def test_report_and_qc_png(cli_run):
     width, height = struct.unpack(">II", png[16:24])
     assert width >= 1200 and height > 800
     assert report["biometry"]["population"] == "all" and set(report["biometry"]["eyes"]) == {"right", "left"}
-    assert '<img class="qc" src="qc.png"' in (out / "report.html").read_text()
+    assert '<img class="qc" src="qc.png"' in (out / "report.html").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -147,7 +147,7 @@ def test_missing_image_fails_with_one_line_and_writes_nothing(synthetic_atlas_di
 def test_bad_atlas_fails_and_leaves_existing_out_dir_untouched(subject_file, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "previous.txt").write_text("kept")
+    (out / "previous.txt").write_text("kept", encoding="utf-8")
     completed = run_cli("run", subject_file, "--atlas", tmp_path, "--out", out, "--quiet")
     assert completed.returncode == 1 and "atlas" in completed.stderr
     assert [p.name for p in out.iterdir()] == ["previous.txt"]

@@ -41,7 +41,7 @@ def test_a_list_file_gives_each_image_its_sex_and_subject(tmp_path):
     for name in ("s1/T1.nii.gz", "s2/T1.nii.gz", "s3/T1.nii.gz"):
         _touch(tmp_path / name)
     (tmp_path / "cohort.txt").write_text("path\tsex\tsubject\n# a comment\ns1/T1.nii.gz\tF\tP001\n\n"
-                                         f"{tmp_path}/s2/T1.nii.gz\tmale\tP002\ns3/T1.nii.gz\n")
+                                         f"{tmp_path}/s2/T1.nii.gz\tmale\tP002\ns3/T1.nii.gz\n", encoding="utf-8")
     cohort = discover(tmp_path / "cohort.txt")
     assert cohort.kind == "list"
     assert [(i.key, i.sex, i.sex_source, i.subject) for i in cohort.images] == [
@@ -52,10 +52,10 @@ def test_a_list_file_gives_each_image_its_sex_and_subject(tmp_path):
 def test_images_that_would_share_their_outputs_are_refused_with_both_paths(tmp_path):
     for name in ("s1/T1.nii.gz", "s2/T1.nii.gz"):
         _touch(tmp_path / name)
-    (tmp_path / "cohort.txt").write_text("s1/T1.nii.gz\ns2/T1.nii.gz\n")
+    (tmp_path / "cohort.txt").write_text("s1/T1.nii.gz\ns2/T1.nii.gz\n", encoding="utf-8")
     with pytest.raises(EyeAtlasError, match="share the outputs 'T1'.*s1.*s2.*subject id"):
         discover(tmp_path / "cohort.txt")
-    (tmp_path / "bad.txt").write_text("s1/T1.nii.gz\tX\n")
+    (tmp_path / "bad.txt").write_text("s1/T1.nii.gz\tX\n", encoding="utf-8")
     with pytest.raises(EyeAtlasError, match="line 1: sex 'X'"):
         discover(tmp_path / "bad.txt")
 
@@ -67,8 +67,8 @@ def test_sex_values_of_participants_tables_map_to_the_atlas():
 
 def _bids(root: Path) -> Path:
     (root / "dataset_description.json").parent.mkdir(parents=True, exist_ok=True)
-    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}))
-    (root / "participants.tsv").write_text("participant_id\tsex\nsub-01\tF\nsub-02\tn/a\nsub-03\tM\n")
+    (root / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.10.0"}), encoding="utf-8")
+    (root / "participants.tsv").write_text("participant_id\tsex\nsub-01\tF\nsub-02\tn/a\nsub-03\tM\n", encoding="utf-8")
     _touch(root / "sub-01" / "ses-a" / "anat" / "sub-01_ses-a_T1w.nii.gz")
     _touch(root / "sub-01" / "ses-b" / "anat" / "sub-01_ses-b_acq-fast_run-2_T1w.nii.gz")
     _touch(root / "sub-01" / "ses-b" / "anat" / "sub-01_ses-b_T2w.nii.gz")

@@ -87,7 +87,7 @@ def cohort_run(tmp_path_factory):
 
 
 def _tsv(path: Path) -> list[dict]:
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
@@ -106,7 +106,7 @@ def test_pybids_indexes_the_derivatives_with_their_entities(cohort_run):
     from bids.layout import Query
 
     out = cohort_run["out"]
-    description = json.loads((out / "dataset_description.json").read_text())
+    description = json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
     assert description["DatasetType"] == "derivative"
     generated = description["GeneratedBy"][0]
     assert (generated["Name"], generated["Version"]) == ("eye-atlas-segment", __version__)
@@ -119,7 +119,7 @@ def test_pybids_indexes_the_derivatives_with_their_entities(cohort_run):
     assert {(f.entities["segmentation"], f.entities["desc"], f.entities["datatype"]) for f in segmentations} == {
         ("eyes", "T1w", "anat")}
     for suffix, extension in (("dseg", ".tsv"), ("dseg", ".json"), ("stats", ".tsv"), ("cnr", ".tsv"),
-                              ("report", ".json"), ("qc", ".png")):
+                              ("report", ".json"), ("qc", ".png"), ("qc", ".html")):
         assert len(derivatives.get(suffix=suffix, extension=extension, subject=Query.ANY)) == 3, suffix + extension
     for dseg in segmentations:
         source = layout.get(subject=dseg.entities["subject"], session=dseg.entities.get("session"), suffix="T1w",
@@ -129,7 +129,7 @@ def test_pybids_indexes_the_derivatives_with_their_entities(cohort_run):
         lookup = _tsv(Path(dseg.path.replace(".nii.gz", ".tsv")))
         assert set(np.unique(np.asarray(labels.dataobj))) - {0} <= {int(r["index"]) for r in lookup}
         assert {"Right lens", "Left superior rectus"} <= {r["name"] for r in lookup}
-        sidecar = json.loads(Path(dseg.path.replace(".nii.gz", ".json")).read_text())
+        sidecar = json.loads(Path(dseg.path.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
         assert sidecar["Sources"] == [f"bids:raw:{Path(source.path).relative_to(cohort_run['bids']).as_posix()}"]
 
 
@@ -140,7 +140,7 @@ def test_the_cohort_table_holds_each_images_own_statistics_with_z_scores_of_its_
     assert len(rows) == 3 * 18
     for image in {r["image"] for r in rows}:
         mine = [r for r in rows if r["image"] == image]
-        own = _tsv(out / mine[0]["report"].replace("_report.html", "_stats.tsv").replace("_report.json",
+        own = _tsv(out / mine[0]["report"].replace("_qc.html", "_stats.tsv").replace("_report.json",
                                                                                            "_stats.tsv"))
         assert [(r["eye"], r["structure"], r["volume_mm3"], r["mean"], r["snr"], r["qc_status"]) for r in mine] == [
             (r["eye"], r["structure"], r["volume_mm3"], r["mean"], r["snr"], r["qc_status"]) for r in own]
@@ -157,7 +157,7 @@ def test_the_cohort_table_holds_each_images_own_statistics_with_z_scores_of_its_
 
 def test_the_report_shows_failed_images_first_and_links_every_image_report_and_qc_picture(cohort_run):
     out = cohort_run["out"]
-    page = (out / "cohort_report.html").read_text()
+    page = (out / "cohort_report.html").read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == 3
     assert max(page.index("sub-02_T1w"), page.index(KILLED_IMAGE)) < page.index("sub-01_ses-1_T1w")
     links = re.findall(r'(?:src|href)="([^"]+\.(?:png|html|json))"', page)
@@ -172,7 +172,7 @@ def test_each_completion_marker_names_the_input_checksum_and_the_itk_threads_use
     markers = sorted((cohort_run["out"] / ".eye-atlas-segment" / "done").glob("*.json"))
     assert [m.stem for m in markers] == ["sub-01_ses-1_T1w", "sub-01_ses-2_T1w", "sub-03_T1w"]
     for marker in markers:
-        record = json.loads(marker.read_text())
+        record = json.loads(marker.read_text(encoding="utf-8"))
         assert record["input_sha256"] == file_checksum(record["input"])
         assert record["threads"]["itk"] == 1
 

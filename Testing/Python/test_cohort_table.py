@@ -22,7 +22,7 @@ SETTINGS = "settings-1"
 
 
 def _write_csv(path: Path, columns, rows) -> Path:
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, restval="")
         writer.writeheader()
         writer.writerows(rows)

@@ -26,11 +26,11 @@ PACKAGES = ("EyeAtlasSegmentLib", "EyeAtlasSegmentMRML", "EyeAtlasSegmentPlugins
 
 
 def _module_tree() -> ast.Module:
-    return ast.parse(MODULE_SCRIPT.read_text())
+    return ast.parse(MODULE_SCRIPT.read_text(encoding="utf-8"))
 
 
 def _cmake_list(name: str) -> set[str]:
-    cmake = (MODULE / "CMakeLists.txt").read_text()
+    cmake = (MODULE / "CMakeLists.txt").read_text(encoding="utf-8")
     block = re.search(rf"set\({name}\n(.*?)\n\s*\)", cmake, flags=re.S).group(1)
     return {line.strip().replace("${MODULE_NAME}", "EyeAtlasSegment") for line in block.splitlines() if line.strip()}
 
@@ -45,16 +45,16 @@ def test_cmake_lists_every_script_and_existing_resources():
     for resource in resources:
         assert (MODULE / resource).is_file(), resource
     assert (MODULE / "Resources/Icons/EyeAtlasSegment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in (MODULE / "CMakeLists.txt").read_text()
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in (MODULE / "CMakeLists.txt").read_text(encoding="utf-8")
 
 
 def _metadata() -> dict[str, str]:
-    cmake = (REPO / "CMakeLists.txt").read_text()
+    cmake = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     return dict(re.findall(r'set\(EXTENSION_(\w+) "([^"]*)"\)', cmake))
 
 
 def test_extension_metadata_is_what_the_extensions_index_accepts():
-    cmake = (REPO / "CMakeLists.txt").read_text()
+    cmake = (REPO / "CMakeLists.txt").read_text(encoding="utf-8")
     metadata = _metadata()
     for key in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
         assert metadata.get(key, "").strip(), key
@@ -77,8 +77,8 @@ def test_extension_metadata_is_what_the_extensions_index_accepts():
 def test_the_licence_is_the_bsd_3_clause_licence_pyproject_declares():
     import tomllib
 
-    licence = (REPO / "LICENSE").read_text()
-    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "BSD-3-Clause"
+    licence = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["license"] == "BSD-3-Clause"
     assert re.search(r"^Copyright \(c\) \d{4}, EyeAtlasSegment contributors$", licence, flags=re.M)
     for clause in ("Redistributions of source code must retain", "Redistributions in binary form must reproduce",
                    "Neither the name of the copyright holder nor the names of its"):
@@ -86,13 +86,13 @@ def test_the_licence_is_the_bsd_3_clause_licence_pyproject_declares():
 
 
 def test_readme_states_the_supported_slicer_versions():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert f"Slicer {MINIMUM_SLICER} or later" in readme
     assert HOMEPAGE in readme or "eyeatlassegment/SlicerEyeAtlasSegment" in readme.lower()
 
 
 def test_the_module_names_the_same_homepage_and_contributors_as_cmake():
-    source = MODULE_SCRIPT.read_text()
+    source = MODULE_SCRIPT.read_text(encoding="utf-8")
     assert f'HOMEPAGE = "{HOMEPAGE}"' in source
     assert f'self.parent.contributors = ["{_metadata()["CONTRIBUTORS"]}"]' in source
 
@@ -133,8 +133,8 @@ def test_ui_file_parses_and_has_the_widgets_the_code_uses():
     widgets = _ui_widgets()
     root = ElementTree.parse(UI_FILE).getroot()
     assert root.find("widget").get("class") == "qMRMLWidget"
-    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_SCRIPT.read_text())) | \
-        set(re.findall(r"widget\.ui\.(\w+)", MODULE_SCRIPT.read_text()))
+    used = set(re.findall(r"self\.ui\.(\w+)", MODULE_SCRIPT.read_text(encoding="utf-8"))) | \
+        set(re.findall(r"widget\.ui\.(\w+)", MODULE_SCRIPT.read_text(encoding="utf-8")))
     assert used, "the widget code should use the .ui"
     assert used <= set(widgets), f"missing in the .ui: {sorted(used - set(widgets))}"
     custom = {c.find("class").text for c in root.iter("customwidget")}
@@ -185,7 +185,7 @@ def test_module_choices_match_the_engine():
 
 
 def test_module_metadata_and_lazy_engine_imports():
-    source = MODULE_SCRIPT.read_text()
+    source = MODULE_SCRIPT.read_text(encoding="utf-8")
     assert 'translate("qSlicerAbstractCoreModule", "Segmentation")' in source
     assert "CC BY 4.0" in source and "MR-Eye atlas" in source
     top_level = [n for n in _module_tree().body if isinstance(n, (ast.Import, ast.ImportFrom))]
@@ -193,7 +193,7 @@ def test_module_metadata_and_lazy_engine_imports():
         {n.module.split(".")[0] for n in top_level if isinstance(n, ast.ImportFrom) and n.module}
     # The engine needs packages Slicer may lack (nibabel, antspyx): it is imported only after they are ensured.
     assert not modules & {"EyeAtlasSegmentLib", "EyeAtlasSegmentMRML", "nibabel", "ants", "numpy", "SimpleITK"}
-    requirements = (MODULE / "EyeAtlasSegmentMRML" / "python_requirements.py").read_text()
+    requirements = (MODULE / "EyeAtlasSegmentMRML" / "python_requirements.py").read_text(encoding="utf-8")
     assert "pip_ensure(" in requirements and "testingEnabled()" in requirements
     assert "ensure_requirements(requirement_files(" in source and "prompt=True" in source
 
@@ -229,7 +229,7 @@ def test_the_logic_has_a_gui_entry_point_and_a_console_one_taking_the_engines_op
 def test_the_dicom_sex_follows_the_parameter_node_not_the_selector_signal():
     """Reacting to the combo box's signal (connected before the parameter node's GUI connection) wrote ``sex``
     while the parameter node still held the previous volume, and the GUI update then put that volume back."""
-    source = MODULE_SCRIPT.read_text()
+    source = MODULE_SCRIPT.read_text(encoding="utf-8")
     assert "inputSelector.connect(" not in source and "currentNodeChanged" not in source
     set_parameter_node = ast.unparse(_class_methods("EyeAtlasSegmentWidget")["setParameterNode"])
     assert set_parameter_node.index("connectGui") < set_parameter_node.index("self._onParameterNodeModified")
@@ -255,7 +255,7 @@ def test_the_self_test_skips_installs_nothing_and_removes_its_folders():
                                                ("EyeAtlasSegmentMRML", {"qt", "ctk"})])
 def test_layers_keep_their_dependencies(package, forbidden):
     for path in (MODULE / package).rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not {n.split(".")[0] for n in names} & forbidden, f"{path.name} imports {names}"

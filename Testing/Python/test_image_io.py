@@ -398,7 +398,7 @@ def test_corrupt_metaimage(tmp_path):
 
 
 def test_folder_without_dicom(tmp_path):
-    (tmp_path / "notes.txt").write_text("no images here")
+    (tmp_path / "notes.txt").write_text("no images here", encoding="utf-8")
     with pytest.raises(InputImageError, match=r"No DICOM series found in folder"):
         load_image(tmp_path)
 
@@ -617,12 +617,12 @@ def test_a_metaimage_data_file_in_a_subfolder_loads_and_outside_only_when_allowe
     sitk.WriteImage(_truth_image(DIRECTIONS_LPS["permuted"]), str(tmp_path / "t1.mhd"))
     (tmp_path / "data").mkdir()
     (tmp_path / "t1.raw").rename(tmp_path / "data" / "t1.raw")
-    header = (tmp_path / "t1.mhd").read_text().replace("ElementDataFile = t1.raw", "ElementDataFile = data/t1.raw")
-    (tmp_path / "t1.mhd").write_text(header)
+    header = (tmp_path / "t1.mhd").read_text(encoding="utf-8").replace("ElementDataFile = t1.raw", "ElementDataFile = data/t1.raw")
+    (tmp_path / "t1.mhd").write_text(header, encoding="utf-8")
     truth_affine_ras = _truth_affine_ras(DIRECTIONS_LPS["permuted"])
     _assert_same_world_image(load_image(tmp_path / "t1.mhd"), _values_ijk(), truth_affine_ras, atol_mm=1e-4)
     (tmp_path / "headers").mkdir()
-    (tmp_path / "headers" / "t1.mhd").write_text(header.replace("data/t1.raw", "../data/t1.raw"))
+    (tmp_path / "headers" / "t1.mhd").write_text(header.replace("data/t1.raw", "../data/t1.raw"), encoding="utf-8")
     with pytest.raises(InputImageError, match="names a data file outside its own folder"):
         load_image(tmp_path / "headers" / "t1.mhd")
     loaded = load_image(tmp_path / "headers" / "t1.mhd", allow_external_data=True)

@@ -55,7 +55,7 @@ def test_batch_segments_a_folder_and_reports_the_bad_image(tmp_path, synthetic_a
     images.mkdir()
     subject = make_subject(SubjectSpec(seed=4, spacing_mm=(1.5, 1.5, 1.5)))
     sitk.WriteImage(sitk.Cast(sitk.Round(subject.image), sitk.sitkInt16), str(images / "subject.nrrd"))
-    (images / "broken.nii.gz").write_text("not an image")
+    (images / "broken.nii.gz").write_text("not an image", encoding="utf-8")
     done = _run_batch(str(images), "--atlas", str(synthetic_atlas_dir), "--out", str(tmp_path / "out"), "--quiet")
     assert done.returncode == 1
     assert re.search(r"error: .*broken\.nii\.gz: .*NIfTI", done.stderr)
@@ -115,7 +115,7 @@ def test_elastix_parameter_files_write_an_itk_composite_transform_as_slicer_elas
 
 def test_an_elastix_parameter_file_with_a_malformed_line_is_refused(tmp_path):
     path = tmp_path / "broken.txt"
-    path.write_text('// comment\n(Transform "SimilarityTransform") // trailing comment\nTransform Euler\n')
+    path.write_text('// comment\n(Transform "SimilarityTransform") // trailing comment\nTransform Euler\n', encoding="utf-8")
     with pytest.raises(ValueError, match="not an elastix parameter line"):
         read_elastix_parameters(path)
 
@@ -193,7 +193,7 @@ def test_missing_requirements_are_those_not_installed_or_too_old(tmp_path):
 
     path = tmp_path / "requirements.txt"
     path.write_text("# comment\nnumpy>=1.0  # installed\nnumpy<1.0\n--index-url https://example.invalid\n"
-                    "no-such-package-eyeatlas>=1\nSimpleITK; sys_platform == 'nonexistent'\n")
+                    "no-such-package-eyeatlas>=1\nSimpleITK; sys_platform == 'nonexistent'\n", encoding="utf-8")
     assert missing_requirements([path]) == ["numpy<1.0", "no-such-package-eyeatlas>=1"]
     files = requirement_files("ants")
     assert [f.name for f in files] == ["requirements.txt", "requirements-ants.txt"]
@@ -206,7 +206,7 @@ def test_declared_requirements_match_the_package_metadata():
 
     from EyeAtlasSegmentMRML.python_requirements import read_requirements, requirement_files
 
-    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     core, ants = requirement_files("ants")
     slicer_bundled = {"numpy", "simpleitk"}
     assert read_requirements(core) == [r for r in project["dependencies"]
@@ -220,18 +220,18 @@ def test_the_atlas_sample_data_entry_is_the_pinned_release_and_waits_for_its_sha
     from EyeAtlasSegmentLib.atlas_fetch import RELEASE_FILE, Release
     from EyeAtlasSegmentMRML.atlas_sample_data import atlas_sample_data_source
 
-    pinned = json.loads(RELEASE_FILE.read_text())
+    pinned = json.loads(RELEASE_FILE.read_text(encoding="utf-8"))
     assert pinned["concept_doi"] == "10.5281/zenodo.13325369"
     if pinned["sha256"] is None:  # not yet copied from the record: nothing registered, rather than an unchecked file
         assert atlas_sample_data_source() is None
     filled = dict(pinned, sha256="AB" * 32)
     path = tmp_path / "release.json"
-    path.write_text(json.dumps(filled))
+    path.write_text(json.dumps(filled), encoding="utf-8")
     source = atlas_sample_data_source(path)
     assert source["checksums"] == "SHA256:" + "ab" * 32 and source["loadFileTypes"] == "ZipFile"
     assert source["uris"] == Release.pinned().url and source["fileNames"] == Release.pinned().archive
     assert source["sampleName"] == "MR-Eye atlas" and Path(source["thumbnailFileName"]).is_file()
-    path.write_text(json.dumps(dict(filled, url="http://example.org/atlas.zip")))
+    path.write_text(json.dumps(dict(filled, url="http://example.org/atlas.zip")), encoding="utf-8")
     with pytest.raises(ValueError, match="https"):
         atlas_sample_data_source(path)
 
@@ -298,11 +298,13 @@ def test_the_console_entry_point_takes_pipeline_options_with_nodes_and_fills_the
     output = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my eyes")
     options = PipelineOptions(engine=FixedScaleEngine({"right": 1.0, "left": 1.0}), retry_engines=(),
                               noise_roi=air, centres_ras_mm=centres)
+    segmentations_before = scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems()
     first = run_in_scene(subject_volume, synthetic_atlas_dir, options, output_segmentation=output)
-    segmentations = scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems()
+    segmentations_after_first = scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems()
     second = run_in_scene(subject_volume, synthetic_atlas_dir, options, output_segmentation=output)
     assert first.segmentation is output and second.segmentation is output and output.GetName() == "my eyes"
-    assert scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems() == segmentations == 2  # air, output
+    segmentations_after_second = scene.GetNodesByClass("vtkMRMLSegmentationNode").GetNumberOfItems()
+    assert segmentations_before == segmentations_after_first == segmentations_after_second  # filled, not added
     assert output.GetSegmentation().GetNumberOfSegments() == 18
     np.testing.assert_array_equal(labels_from_segmentation(output, subject_volume),
                                   sitk.GetArrayFromImage(second.pipeline.labels))

@@ -111,12 +111,12 @@ def test_outputs_hold_the_figure_biometry_and_report_page(written):
     pixels = (matplotlib.image.imread(str(out / QC_FIGURE))[..., :3] * 255).round()
     for structure in (s for s in STRUCTURES if s.key in ("lens", "globe", "optic_nerve")):
         assert np.any(np.all(np.abs(pixels - structure.colour_rgb) <= 12, axis=-1)), structure.name
-    with open(out / "biometry.csv", newline="") as handle:
+    with open(out / "biometry.csv", newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     axial = next(r for r in rows if r["eye"] == "right" and r["measure"] == "axial_length")
     assert float(axial["value"]) == pytest.approx(RIGHT.truth()["axial_length"], abs=0.4)
     assert axial["population"] == "F" and axial["z_score"] and axial["percentile"]
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["biometry"]["population"] == "F"
     assert report["biometry"]["eyes"]["left"]["anterior_offset_source"] == "fallback"
     assert set(report["outputs"]) == set(paths)
@@ -146,7 +146,7 @@ class _Page(HTMLParser):
 
 def test_the_report_page_has_the_figure_tables_bands_and_warnings(written):
     _, out = written
-    source = (out / "report.html").read_text()
+    source = (out / "report.html").read_text(encoding="utf-8")
     page = _Page()
     page.feed(source)
     assert page.open_tables == 0
@@ -166,9 +166,9 @@ def test_without_matplotlib_no_figure_is_written_and_the_run_says_so(result, tmp
     monkeypatch.setattr(result, "warnings", list(result.warnings))
     paths = write_outputs(result, tmp_path / "out")
     assert QC_FIGURE not in paths and not (tmp_path / "out" / QC_FIGURE).exists()
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
     assert any("matplotlib" in w and "eye-atlas-segment[report]" in w for w in report["warnings"])
-    page = (tmp_path / "out" / "report.html").read_text()
+    page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert "<img" not in page and "No QC figure" in page
 
 

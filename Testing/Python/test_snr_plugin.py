@@ -17,7 +17,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
 
 import segment_statistics_host as host  # noqa: E402
-from EyeAtlasSegmentMRML.headless import ensure_scene  # noqa: E402
+from EyeAtlasSegmentMRML.headless import ensure_scene, node_ids, remove_nodes_except  # noqa: E402
 
 PLUGIN = "SNRSegmentStatisticsPlugin"
 SHAPE_KJI = (32, 64, 64)
@@ -30,7 +30,11 @@ VALUE_TYPE = {"double": float, "long": int, "string": str}
 
 @pytest.fixture(scope="module")
 def scene():
-    return ensure_scene()
+    """The shared scene, left as it was found: the nodes these tests add are removed afterwards."""
+    shared = ensure_scene()
+    before = node_ids(shared)
+    yield shared
+    remove_nodes_except(shared, before)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,9 @@ Per source image, in ``OUT/sub-<s>[/ses-<t>]/anat/``, named by pybids from the s
     sub-01_ses-1_seg-eyes_desc-T1w_stats.tsv     the single-image outputs, tables as TSV with the same cells:
     sub-01_ses-1_seg-eyes_desc-T1w_cnr.tsv         stats.csv → _stats.tsv, cnr.csv → _cnr.tsv, report.json →
     sub-01_ses-1_seg-eyes_desc-T1w_report.json     _report.json, qc.png → _qc.png, and so on for every file the
-    sub-01_ses-1_seg-eyes_desc-T1w_qc.png          single-image run writes
+    sub-01_ses-1_seg-eyes_desc-T1w_qc.png          single-image run writes; report.html → _qc.html (not
+    sub-01_ses-1_seg-eyes_desc-T1w_qc.html         _report.html: BIDS would read _report.json as its sidecar,
+                                                   whose "atlas" key clashes with the atlas entity)
 
 and ``OUT/dataset_description.json`` (DatasetType derivative, GeneratedBy with name, version and the command).
 """
@@ -50,10 +52,14 @@ def derivative_path(out_root: Path, image: CohortImage, suffix: str, extension: 
     return out_root / build_path(entities, [PATH_PATTERN], strict=False)
 
 
+#: Single-image outputs whose BIDS (suffix, extension) is not their own name's.
+RENAMED = {LABELS_FILE: ("dseg", ".nii.gz"), "report.html": ("qc", ".html")}
+
+
 def _bids_name(single_image_name: str) -> tuple[str, str]:
-    """(suffix, extension) of a single-image output file: labels → dseg, tables → .tsv, others keep theirs."""
-    if single_image_name == LABELS_FILE:
-        return "dseg", ".nii.gz"
+    """(suffix, extension) of a single-image output file: ``RENAMED``, tables → .tsv, others keep theirs."""
+    if single_image_name in RENAMED:
+        return RENAMED[single_image_name]
     stem, extension = single_image_name.split(".", 1)
     extension = "." + extension
     return re.sub(r"[^A-Za-z0-9]", "", stem), ".tsv" if extension == ".csv" else extension

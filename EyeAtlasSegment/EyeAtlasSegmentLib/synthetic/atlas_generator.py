@@ -160,13 +160,13 @@ def _write_manual_segmentation(combined_dir: Path) -> None:
         '<?xml version="1.0" encoding="UTF-8" ?>\n<!--ITK-SNAP (itksnap.org) Project File (SYNTHETIC atlas)-->\n'
         f'<registry>\n  <entry key="SaveLocation" value="{combined_dir.resolve()}" />\n'
         f'  <entry key="Version" value="20190612" />\n  <folder key="Layers" >\n{entries}\n  </folder>\n'
-        '</registry>\n')
+        '</registry>\n', encoding="utf-8")
 
 
 def _write_metadata(path: Path, seed: int = 0) -> None:
     """``sub_metadata.csv`` with the release's columns, for made-up subjects."""
     rng = np.random.default_rng(seed)
-    with open(path, "w", newline="") as handle:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["SubjectID", "Sex", "Age", "Height", "Weight", "BMI"])
         for n in range(N_METADATA_SUBJECTS):
@@ -281,5 +281,5 @@ def make_synthetic_atlas(root: str | Path, sexes: tuple[str, ...] = ("male", "fe
     if standard_spaces:
         _write_standard_spaces(atlas_dir, standard_spaces)
     _write_metadata(atlas_dir / METADATA_NAME)
-    (atlas_dir / SYNTHETIC_MARKER).write_text(SYNTHETIC_NOTICE + "\n")
+    (atlas_dir / SYNTHETIC_MARKER).write_text(SYNTHETIC_NOTICE + "\n", encoding="utf-8")
     return atlas_dir
