@@ -98,6 +98,7 @@ class PipelineResult:
     timings_s: dict[str, float]
     warnings: list[str]
     biometry: Optional[BiometryResult] = None  # per-eye lengths and areas, and every measure against the population
+    globe_search: dict = field(default_factory=dict)  # the globe finder's report (settings, search, detections)
 
     def report(self) -> dict:
         """The content of ``report.json``."""
@@ -114,6 +115,7 @@ class PipelineResult:
                       "synthetic": self.atlas.synthetic},
             "eyes_requested": list(self.options.eyes),
             "eyes_located_via": self.options.via,
+            "globe_search": self.globe_search,
             "eyes": {eye: {"centre_ras_mm": list(r.centre_ras_mm), "centre_source": r.centre_source,
                            "detection_score": r.detection_score, "engine": r.registration.engine,
                            "engine_parameters": r.registration.parameters, "stages": r.registration.stages,
@@ -150,8 +152,9 @@ SNAP_TO_DETECTION_MM = 12.0
 
 
 def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
-                          ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str]]:
-    """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes.
+                          ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str], dict]:
+    """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes; the
+    globe finder's report (settings, contrast reading, candidates, each detection's confidence).
 
     Sources: "detected"; "user" (given centre used as is); "user_refined" (given centre snapped to the globe
     found within ``SNAP_TO_DETECTION_MM``).
@@ -176,7 +179,7 @@ def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warning
             centres[eye] = (detected, "detected", detection.score)
         else:
             missing[eye] = search.missing.get(eye, "not found")
-    return centres, missing
+    return centres, missing, search.as_report()
 
 
 def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
@@ -213,8 +216,9 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     lap("load")
 
     report_progress(0.05, "locating the eyes")
+    globe_search: dict = {}
     if options.via == "globes":
-        centres, missing = resolve_globe_centres(loaded, options, warnings)
+        centres, missing, globe_search = resolve_globe_centres(loaded, options, warnings)
     else:
         centres, missing, route_warnings = centres_via_standard_space(loaded.image, atlas_dir, atlas, options.via,
                                                                       options.eyes, options.centres_ras_mm)
@@ -260,7 +264,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     lap("biometry")
     report_progress(1.0, "done")
     return PipelineResult(loaded, labels, eye_results, missing, attempts, stats, cnr, noise, atlas, options, timings,
-                          warnings, biometry)
+                          warnings, biometry, globe_search)
 
 
 def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, Optional[float]]],

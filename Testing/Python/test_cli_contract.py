@@ -17,6 +17,7 @@ import SimpleITK as sitk
 
 from EyeAtlasSegmentLib import outputs
 from EyeAtlasSegmentLib.errors import OutputError
+from EyeAtlasSegmentLib.globe_finder import DEFAULT_SETTINGS
 from EyeAtlasSegmentLib.pipeline import run_pipeline
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
@@ -110,6 +111,10 @@ def test_report_and_qc_png(cli_run):
     assert set(report["eyes"]) == {"right", "left"}
     assert report["eyes"]["right"]["engine"] == "simpleitk"
     assert report["eyes"]["right"]["centre_source"] == "detected"
+    search = report["globe_search"]
+    assert search["settings"]["high_confidence"] == DEFAULT_SETTINGS.high_confidence
+    assert search["search"]["inverted_contrast"] is False
+    assert {d["confidence"] for d in search["detections"].values()} == {"high"}
     png = (out / "qc.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
