@@ -104,32 +104,32 @@ def _require_writable(folder: Path, out_dir: Path) -> None:
                           f"{MIN_FREE_BYTES / 2**20:.0f} MB: free some space or choose another --out folder")
 
 
-def _file_ids(paths: Iterable[Union[str, Path, None]]) -> dict[tuple[int, int], Path]:
-    """(device, inode) of every input file, and of the files in input folders (recursively, bounded)."""
-    ids: dict[tuple[int, int], Path] = {}
+def _entry(path: Path) -> Path:
+    """The directory entry ``path`` names, with folder links resolved (``os.replace`` replaces exactly that entry)."""
+    path = Path(path).expanduser().absolute()
+    return path.parent.resolve() / path.name
+
+
+def _input_entries(paths: Iterable[Union[str, Path, None]]) -> dict[Path, Path]:
+    """Entry -> given path of every input file, and of the files in input folders (recursively, bounded)."""
+    entries: dict[Path, Path] = {}
     for given in paths:
         if given is None or not isinstance(given, (str, Path)):
             continue  # an image passed as an object has no file to protect
         path = Path(given).expanduser()
         files = [path] if path.is_file() else [p for _, p in zip(range(_MAX_INPUT_FILES), path.rglob("*"))
                                                if p.is_file()] if path.is_dir() else []
-        for file in files:
-            status = file.stat()
-            ids[(status.st_dev, status.st_ino)] = file
-    return ids
+        entries.update((_entry(file), file) for file in files)
+    return entries
 
 
 def _refuse_replacing_inputs(out_dir: Path, names: Sequence[str], inputs: Iterable[Union[str, Path, None]]) -> None:
-    targets = [out_dir / name for name in names if (out_dir / name).exists()]
-    if not targets:
-        return
-    protected = _file_ids(inputs)
-    for target in targets:
-        status = target.stat()
-        replaced = protected.get((status.st_dev, status.st_ino))
+    protected = _input_entries(inputs)
+    for name in names:
+        replaced = protected.get(_entry(out_dir / name))
         if replaced is not None:
-            raise OutputError(f"writing {target.name} into {out_dir} would replace the input {replaced}: choose "
-                              f"another --out folder; nothing was written")
+            raise OutputError(f"writing {name} into {out_dir} would replace the input {replaced}: choose another "
+                              f"--out folder; nothing was written")
 
 
 def remove_stale_staging(out_dir: str | Path) -> list[Path]:

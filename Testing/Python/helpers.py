@@ -1,6 +1,8 @@
-"""Test helpers: Dice per structure against synthetic ground truth."""
+"""Test helpers: Dice per structure against synthetic ground truth; DICOM series written from a volume."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
@@ -18,3 +20,32 @@ def dice_per_structure(predicted: sitk.Image, truth: sitk.Image, eye: str) -> di
         a, b = p == value, t == value
         scores[s.key] = 2.0 * np.sum(a & b) / max(1, np.sum(a) + np.sum(b))
     return scores
+
+
+def write_dicom_series(image: sitk.Image, directory: Path, series_uid: str, patient_sex: str = "",
+                       first_index: int = 0) -> None:
+    """One int16 DICOM file per k-slice, with the position/orientation tags GDCM uses to rebuild the volume."""
+    directory.mkdir(parents=True, exist_ok=True)
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    d = image.GetDirection()
+    orientation = "\\".join(f"{v:.10g}" for v in (d[0], d[3], d[6], d[1], d[4], d[7]))
+    for k in range(image.GetDepth()):
+        slice_image = sitk.Cast(image[:, :, k], sitk.sitkInt16)
+        position_lps = image.TransformIndexToPhysicalPoint((0, 0, k))
+        number = first_index + k
+        tags = {
+            "0008|0060": "MR",
+            "0008|103e": "T1 orbits",
+            "0020|000e": series_uid,
+            "0020|0032": "\\".join(f"{v:.10g}" for v in position_lps),
+            "0020|0037": orientation,
+            "0028|0030": f"{image.GetSpacing()[1]:g}\\{image.GetSpacing()[0]:g}",
+            "0020|0013": str(number + 1),
+            "0008|0018": f"{series_uid}.{number + 1}",
+            "0010|0040": patient_sex,
+        }
+        for tag, value in tags.items():
+            slice_image.SetMetaData(tag, value)
+        writer.SetFileName(str(directory / f"{series_uid.rsplit('.', 1)[-1]}_{number:03d}.dcm"))
+        writer.Execute(slice_image)

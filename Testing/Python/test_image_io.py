@@ -13,6 +13,7 @@ import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.errors import InputImageError, UnsafePickleError
 from EyeAtlasSegmentLib.image_io import LoadedImage, SUPPORTED_SUFFIXES, load_image, write_label_image
+from helpers import write_dicom_series
 
 SIZE_IJK = (20, 24, 28)
 SPACING_MM = (0.7, 0.9, 1.6)
@@ -80,33 +81,6 @@ def _assert_same_world_image(
         assert loaded.image.GetPixel(loaded_index) == values_ijk[tuple(voxel_ijk)]
 
 
-def _write_dicom_series(image: sitk.Image, directory: Path, series_uid: str, patient_sex: str) -> None:
-    """One int16 DICOM file per k-slice, with the position/orientation tags GDCM uses to rebuild the volume."""
-    directory.mkdir(exist_ok=True)
-    writer = sitk.ImageFileWriter()
-    writer.KeepOriginalImageUIDOn()
-    d = image.GetDirection()
-    orientation = "\\".join(f"{v:.10g}" for v in (d[0], d[3], d[6], d[1], d[4], d[7]))
-    for k in range(image.GetDepth()):
-        slice_image = image[:, :, k]
-        position_lps = image.TransformIndexToPhysicalPoint((0, 0, k))
-        tags = {
-            "0008|0060": "MR",
-            "0008|103e": "T1 orbits",
-            "0020|000e": series_uid,
-            "0020|0032": "\\".join(f"{v:.10g}" for v in position_lps),
-            "0020|0037": orientation,
-            "0028|0030": f"{image.GetSpacing()[1]:g}\\{image.GetSpacing()[0]:g}",
-            "0020|0013": str(k + 1),
-            "0008|0018": f"{series_uid}.{k + 1}",
-            "0010|0040": patient_sex,
-        }
-        for tag, value in tags.items():
-            slice_image.SetMetaData(tag, value)
-        writer.SetFileName(str(directory / f"{series_uid.rsplit('.', 1)[-1]}_{k:03d}.dcm"))
-        writer.Execute(slice_image)
-
-
 def _dump_pickle(path: Path, payload: object) -> Path:
     path.write_bytes(pickle.dumps(payload, protocol=4))
     return path
@@ -154,7 +128,7 @@ def test_sitk_formats_round_trip(tmp_path, direction, suffix, source_format):
 @pytest.mark.parametrize("direction", list(DIRECTIONS_LPS))
 def test_dicom_series_round_trip(tmp_path, direction):
     truth = _truth_image(DIRECTIONS_LPS[direction])
-    _write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.7", "F")
+    write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.7", "F")
     loaded = load_image(tmp_path / "dicom")
     assert loaded.source_format == "dicom" and loaded.source_path == tmp_path / "dicom"
     assert loaded.metadata["patient_sex"] == "F"
@@ -165,8 +139,8 @@ def test_dicom_series_round_trip(tmp_path, direction):
 
 def test_dicom_folder_with_two_series_uses_the_largest(tmp_path):
     truth = _truth_image(DIRECTIONS_LPS["oblique"])
-    _write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.7", "M")
-    _write_dicom_series(truth[:, :, :10], tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.8", "M")
+    write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.7", "M")
+    write_dicom_series(truth[:, :, :10], tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.8", "M")
     loaded = load_image(tmp_path / "dicom")
     assert loaded.image.GetSize() == SIZE_IJK and loaded.metadata["patient_sex"] == "M"
     assert loaded.metadata["series_instance_uid"] == "1.2.826.0.1.3680043.2.1125.7"
@@ -174,7 +148,7 @@ def test_dicom_folder_with_two_series_uses_the_largest(tmp_path):
 
 
 def test_dicom_unknown_sex_is_not_reported(tmp_path):
-    _write_dicom_series(_truth_image(DIRECTIONS_LPS["oblique"]), tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.9", "")
+    write_dicom_series(_truth_image(DIRECTIONS_LPS["oblique"]), tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.9", "")
     assert "patient_sex" not in load_image(tmp_path / "dicom").metadata
 
 
@@ -631,7 +605,7 @@ def test_a_metaimage_data_file_in_a_subfolder_loads_and_outside_only_when_allowe
 
 def test_reader_text_never_reaches_stderr_and_known_text_becomes_our_warning(tmp_path, capfd):
     truth = _truth_image(DIRECTIONS_LPS["oblique"])
-    _write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.11", "F")
+    write_dicom_series(truth, tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.11", "F")
     (tmp_path / "dicom" / "11_010.dcm").unlink()  # a missing slice: ITK warns about non-uniform sampling
     loaded = load_image(tmp_path / "dicom")
     assert loaded.warnings == ["the DICOM slices are unevenly spaced or some are missing: positions and volumes "
