@@ -3,8 +3,9 @@
     Slicer --no-main-window --python-script <module folder>/EyeAtlasSegmentMRML/batch.py \\
         IMAGE_OR_FOLDER --atlas ATLAS_DIR --out OUT_DIR [--sex ...] [--eye ...] [--engine ...]
 
-Each image gets OUT_DIR/<image name>/ with the engine's files (labels, stats.csv, cnr.csv, report.json, qc.png)
-plus ``segmentation.seg.nrrd`` (named, coded segments for Slicer). One line per image is printed; the exit
+Each image gets OUT_DIR/<image name>/ with the engine's files (``outputs.OUTPUT_FILES``: labels.nii.gz, stats.csv,
+cnr.csv, biometry.csv, report.json, report.html; qc.png with matplotlib) plus ``segmentation.seg.nrrd`` (named,
+coded segments for Slicer). One line per image is printed; the exit
 status is 1 when any image failed (the others are still processed), 2 for wrong arguments.
 """
 

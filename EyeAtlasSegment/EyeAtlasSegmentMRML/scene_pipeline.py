@@ -23,7 +23,7 @@ from .noise_segments import noise_mask_from_segments
 from .plot_nodes import cnr_plot, snr_plot
 from .segmentation_nodes import segmentation_from_labels
 from .slicer_cli_engines import register_slicer_engines
-from .table_nodes import cnr_table, statistics_table
+from .table_nodes import biometry_table, cnr_table, statistics_table
 from .transform_nodes import transform_node_from_sitk
 from .volume_nodes import image_from_volume_node, loaded_image_from_volume_node
 
@@ -39,6 +39,7 @@ class SceneResult:
     cnr_chart: object  # vtkMRMLPlotChartNode, CNR per structure pair
     transforms: dict  # eye → vtkMRMLTransformNode (atlas → patient; place atlas volumes under it)
     pipeline: PipelineResult
+    biometry_table: object = None  # vtkMRMLTableNode, one row per eye × measure with population z-scores
 
 
 def atlas_folder_problem(atlas_folder: str | Path, sex: str) -> Optional[str]:
@@ -127,6 +128,7 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
         segmentation = segmentation_from_labels(scene, result.labels, volume_node, eyes, name)
         table = statistics_table(scene, result.stats, f"{name} statistics")
         contrast = cnr_table(scene, result.cnr, f"{name} CNR")
+        biometry = biometry_table(scene, result.biometry.rows, f"{name} biometry") if result.biometry else None
         chart = snr_plot(scene, table, f"{name} SNR")
         contrast_chart = cnr_plot(scene, contrast, f"{name} CNR chart")
         transforms = {eye: transform_node_from_sitk(scene, result.eyes[eye].registration.patient_to_atlas,
@@ -137,4 +139,4 @@ def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = 
     except Exception:
         remove_nodes_except(scene, existing)
         raise
-    return SceneResult(segmentation, table, contrast, chart, contrast_chart, transforms, result)
+    return SceneResult(segmentation, table, contrast, chart, contrast_chart, transforms, result, biometry)

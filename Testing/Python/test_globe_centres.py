@@ -27,8 +27,9 @@ def _truth_ras(subject, labels):
 
 def test_detected_centres_without_user_input(subject_and_image):
     subject, loaded = subject_and_image
-    centres, missing = resolve_globe_centres(loaded, PipelineOptions(), [])
+    centres, missing, search = resolve_globe_centres(loaded, PipelineOptions(), [])
     assert missing == {} and {c[1] for c in centres.values()} == {"detected"}
+    assert set(search["detections"]) == {"right", "left"} and "high_confidence" in search["settings"]
     assert np.linalg.norm(lps_to_ras(centres["right"][0]) - _truth_ras(subject, [1, 2])) < 2.0
 
 
@@ -37,7 +38,7 @@ def test_rough_user_click_snaps_to_the_fitted_globe(subject_and_image):
     truth = _truth_ras(subject, [11, 12])
     click = truth + np.array([4.0, -3.0, 3.0])  # 5.8 mm off
     warnings: list[str] = []
-    centres, _ = resolve_globe_centres(loaded, PipelineOptions(eyes=("left",), centres_ras_mm={"left": click}),
+    centres, _, _ = resolve_globe_centres(loaded, PipelineOptions(eyes=("left",), centres_ras_mm={"left": click}),
                                        warnings)
     centre_lps, source, score = centres["left"]
     assert source == "user_refined" and score is not None
@@ -48,7 +49,7 @@ def test_rough_user_click_snaps_to_the_fitted_globe(subject_and_image):
 def test_user_centre_far_from_any_globe_is_used_as_given(subject_and_image):
     subject, loaded = subject_and_image
     far = _truth_ras(subject, [1, 2]) + np.array([0.0, -25.0, 0.0])
-    centres, _ = resolve_globe_centres(loaded, PipelineOptions(eyes=("right",), centres_ras_mm={"right": far}), [])
+    centres, _, _ = resolve_globe_centres(loaded, PipelineOptions(eyes=("right",), centres_ras_mm={"right": far}), [])
     centre_lps, source, _ = centres["right"]
     assert source == "user"
     np.testing.assert_allclose(lps_to_ras(centre_lps), far)

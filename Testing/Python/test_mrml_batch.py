@@ -311,6 +311,10 @@ def test_the_console_entry_point_takes_pipeline_options_with_nodes_and_fills_the
     assert second.pipeline.noise.method == "roi" and second.pipeline.noise.voxels == air_voxels
     assert second.pipeline.eyes["right"].centre_source == "user_refined"
     assert second.pipeline.eyes["left"].centre_source == "detected"
+    biometry = second.biometry_table
+    assert biometry.GetName().endswith(" biometry") and biometry.GetScene() is scene
+    assert biometry.GetNumberOfRows() == len(second.pipeline.biometry.rows) > 0
+    assert biometry.GetTable().GetColumnByName("z_score") is not None
 
 
 def test_cancel_during_a_registration_stops_at_the_next_step_and_leaves_no_node(subject_volume, synthetic_atlas_dir):
