@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -78,6 +79,14 @@ def threads_in_use() -> dict[str, object]:
             **{name: os.environ.get(name) for name in THREAD_ENV_VARS}}
 
 
+def worker_peak_memory_mb() -> float:
+    """The largest resident memory this worker process has used so far (MiB; Linux reports KiB, macOS bytes)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def worker_name() -> str:
     """host:pid of the process running the task."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -120,7 +129,8 @@ def process_image(job: ImageJob) -> Outcome:
     state.mark_done(key, {"key": key, "input": str(job.image.path), "input_sha256": input_sha256,
                           "settings_sha256": job.settings_sha256, "run_id": job.run_id, "seconds": round(seconds, 2),
                           "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                          "worker": worker_name(), "atlas_sex": job.options.sex, "threads": threads_in_use()},
+                          "worker": worker_name(), "worker_peak_memory_mb": worker_peak_memory_mb(),
+                          "atlas_sex": job.options.sex, "threads": threads_in_use()},
                     outputs)
     return Outcome(key, "done", seconds=seconds, worker=worker_name())
 
