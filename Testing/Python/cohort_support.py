@@ -16,23 +16,11 @@ from typing import Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from EyeAtlasSegmentLib.registration import EngineOutput
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
+from helpers import FixedScaleEngine
 
 #: Small, quick synthetic heads: 2 mm voxels, a reduced field of view (≈ 6 s to render, 8 s to segment).
 SMALL_HEAD = dict(spacing_mm=(2.0, 2.0, 2.0), fov_mm=(150.0, 200.0, 150.0))
-
-
-class PlacementEngine:
-    """Places the template at the found globe (the pipeline's own start) and stops: deterministic, instant."""
-
-    name = "placement"
-
-    def parameters(self) -> dict:
-        return {"optimiser": "none"}
-
-    def register(self, fixed, masks, moving, initial, anchor_lps_mm, progress=None):
-        return EngineOutput(initial, initial, [{"stage": "placement"}])
 
 
 def cached_heads(base: Path, seeds: Sequence[int] = (1, 2)) -> list[Path]:
@@ -98,7 +86,7 @@ def drive(argv: Sequence[str]) -> int:
     from EyeAtlasSegmentLib.cohort.runner import run_cohort
 
     args = build_parser().parse_args(["cohort", *argv])
-    options = dataclasses.replace(options_from_args(args), engine=PlacementEngine(), retry_engines=())
+    options = dataclasses.replace(options_from_args(args), engine=FixedScaleEngine(), retry_engines=())
     run = run_cohort(discover(args.input, args.sex), args.atlas, args.out, options, dask_settings_from_args(args),
                      retry_failed=args.retry_failed, quiet=args.quiet, command="cohort_support.py " + " ".join(argv))
     print(run.summary)

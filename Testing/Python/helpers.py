@@ -1,12 +1,15 @@
-"""Test helpers: Dice per structure against synthetic ground truth; DICOM series written from a volume."""
+"""Test helpers: Dice per structure against synthetic ground truth; DICOM series written from a volume; a
+registration engine of known result."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
 
+from EyeAtlasSegmentLib.registration import EngineOutput
 from EyeAtlasSegmentLib.structures import STRUCTURES, output_label
 
 
@@ -49,3 +52,25 @@ def write_dicom_series(image: sitk.Image, directory: Path, series_uid: str, pati
             slice_image.SetMetaData(tag, value)
         writer.SetFileName(str(directory / f"{series_uid.rsplit('.', 1)[-1]}_{number:03d}.dcm"))
         writer.Execute(slice_image)
+
+
+class FixedScaleEngine:
+    """A registration engine that does not optimise: it places the template at the found globe (the pipeline's own
+    start), enlarged by a known factor per side (none by default), so that the volumes the pipeline measures are
+    known and a test of what surrounds the registration costs seconds."""
+
+    name = "fixed-scale"
+
+    def __init__(self, enlargement: Optional[dict[str, float]] = None) -> None:
+        self.enlargement = enlargement or {"right": 1.0, "left": 1.0}
+
+    def parameters(self) -> dict:
+        return {"enlargement": self.enlargement}
+
+    def register(self, fixed, masks, moving, initial, anchor_lps_mm, progress=None):
+        side = "left" if anchor_lps_mm[0] > 0 else "right"  # LPS x grows toward the subject's left
+        shrink = sitk.Similarity3DTransform()
+        shrink.SetCenter(tuple(anchor_lps_mm))
+        shrink.SetScale(1.0 / self.enlargement[side])
+        transform = sitk.CompositeTransform([initial, shrink])  # patient → atlas: shrink first, then the start
+        return EngineOutput(transform, transform, [{"stage": "fixed scale"}])

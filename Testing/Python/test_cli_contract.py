@@ -18,8 +18,9 @@ import SimpleITK as sitk
 from EyeAtlasSegmentLib import outputs
 from EyeAtlasSegmentLib.errors import OutputError
 from EyeAtlasSegmentLib.globe_finder import DEFAULT_SETTINGS
-from EyeAtlasSegmentLib.pipeline import run_pipeline
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
+from helpers import FixedScaleEngine
 
 ENGINE_DIR = Path(__file__).resolve().parents[2] / "EyeAtlasSegment"
 REQUIRED_COLUMNS = ["eye", "label", "structure", "voxels", "volume_mm3", "mean", "sd", "median", "snr", "noise_sd",
@@ -164,9 +165,9 @@ def test_wrong_arguments_exit_2(tmp_path):
     assert completed.returncode == 2
 
 
-@pytest.mark.slow
 def test_failure_while_writing_leaves_nothing_half_written(subject_file, synthetic_atlas_dir, tmp_path, monkeypatch):
-    result = run_pipeline(subject_file, synthetic_atlas_dir)
+    result = run_pipeline(subject_file, synthetic_atlas_dir, PipelineOptions(engine=FixedScaleEngine(),
+                                                                             retry_engines=()))
 
     def broken_qc(*args, **kwargs):
         raise OSError("disk full")

@@ -20,7 +20,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from cohort_support import PlacementEngine, cached_atlas, cached_heads, make_bids_dataset, write_not_a_head
+from cohort_support import cached_atlas, cached_heads, make_bids_dataset, write_not_a_head
+from helpers import FixedScaleEngine
 from EyeAtlasSegmentLib import __version__
 from EyeAtlasSegmentLib.cohort.inputs import discover
 from EyeAtlasSegmentLib.cohort.runner import WORKER_DIED, run_cohort
@@ -52,7 +53,7 @@ def _kill_the_worker_running(address: str, image_key: str, times: int, stop: thr
 
 
 def _run(bids: Path, atlas: Path, out: Path, address: str):
-    options = PipelineOptions(engine=PlacementEngine(), retry_engines=())
+    options = PipelineOptions(engine=FixedScaleEngine(), retry_engines=())
     return run_cohort(discover(bids), atlas, out, options, DaskSettings(scheduler=address), quiet=True,
                       command="eye-atlas-segment cohort BIDS --atlas ATLAS --out OUT (test)")
 

@@ -16,10 +16,10 @@ from EyeAtlasSegmentLib.eye_qc import (MAX_VOLUME_Z, deformable_check, folding_c
 from EyeAtlasSegmentLib.eye_segmentation import RETRY_ROTATIONS_DEG, attempt_plan
 from EyeAtlasSegmentLib.normative import population_norm
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
-from EyeAtlasSegmentLib.registration import EngineOutput
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, not_segmented_rows
 from EyeAtlasSegmentLib.structures import STRUCTURES
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
+from helpers import FixedScaleEngine
 
 
 def _population_means(eye: str, sex: str) -> dict[str, float]:
@@ -122,27 +122,6 @@ def test_an_eye_not_segmented_has_a_row_per_structure_saying_why_and_no_values()
         assert set(row.as_row()) == set(CSV_COLUMNS)
         assert row.qc_status == "not_segmented" and "49%" in row.qc_note
         assert row.volume_mm3 is None and row.mean is None and row.snr is None and row.voxels == 0
-
-
-class FixedScaleEngine:
-    """A registration engine that does not optimise: it places the template at the found globe, enlarged by a known
-    factor per side, so that the volumes the pipeline measures are known."""
-
-    name = "fixed-scale"
-
-    def __init__(self, enlargement: dict[str, float]) -> None:
-        self.enlargement = enlargement
-
-    def parameters(self) -> dict:
-        return {"enlargement": self.enlargement}
-
-    def register(self, fixed, masks, moving, initial, anchor_lps_mm, progress=None):
-        side = "left" if anchor_lps_mm[0] > 0 else "right"  # LPS x grows toward the subject's left
-        shrink = sitk.Similarity3DTransform()
-        shrink.SetCenter(tuple(anchor_lps_mm))
-        shrink.SetScale(1.0 / self.enlargement[side])
-        transform = sitk.CompositeTransform([initial, shrink])  # patient → atlas: shrink first, then the start
-        return EngineOutput(transform, transform, [{"stage": "fixed scale"}])
 
 
 @pytest.fixture(scope="module")

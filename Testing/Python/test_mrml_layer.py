@@ -35,6 +35,8 @@ from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transf
 from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
 from EyeAtlasSegmentMRML.volume_nodes import (add_volume_node, image_from_volume_node,  # noqa: E402
                                               loaded_image_from_volume_node)
+from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
+from helpers import FixedScaleEngine  # noqa: E402
 
 SIGMA = 20.0
 
@@ -302,9 +304,11 @@ def _known_small_bspline(atlas) -> sitk.Transform:
 
 @pytest.fixture(scope="module")
 def scene_run(scene, subject_node, synthetic_atlas_dir):
+    """One run in the scene; the registration itself is tested elsewhere, so the engine is the fixed one."""
     from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
 
-    return run_in_scene(subject_node, synthetic_atlas_dir)
+    return run_in_scene(subject_node, synthetic_atlas_dir, PipelineOptions(engine=FixedScaleEngine(),
+                                                                           retry_engines=()))
 
 
 @pytest.mark.slow
@@ -353,7 +357,6 @@ def test_a_failure_while_building_nodes_leaves_no_node_behind(scene, scene_run, 
 
 @pytest.mark.slow
 def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, synthetic_atlas_dir, monkeypatch):
-    from EyeAtlasSegmentLib.pipeline import PipelineOptions
     from EyeAtlasSegmentMRML import scene_pipeline
 
     captured = {}
@@ -431,7 +434,7 @@ def test_eye_centres_from_markups_by_label_or_side(scene, subject_node):
 def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scene, scene_run, subject, subject_node,
                                                                              synthetic_atlas_dir, monkeypatch):
     from EyeAtlasSegmentLib.cnr import CNR_COLUMNS
-    from EyeAtlasSegmentLib.pipeline import PipelineOptions, resolve_noise_method
+    from EyeAtlasSegmentLib.pipeline import resolve_noise_method
     from EyeAtlasSegmentMRML import scene_pipeline
 
     captured = {}
