@@ -1,0 +1,87 @@
+"""Cohort throughput on this machine: images per hour with 1 and with 2 Dask workers, peak memory per worker, and
+the cost projected to 1,000 and to 1,210 subjects (the MR-Eye population).
+
+Each run segments the same synthetic 1 mm whole heads (both eyes, default options, SYNTHETIC atlas) into a fresh
+output folder on a local Dask cluster (``eye-atlas-segment cohort`` with ``--workers N``; one worker gets all the
+cores as ITK threads, two share them). Usage:
+``python benchmarks/bench_cohort.py [--heads 20] [--workers 1 2]`` (needs the ``cohort`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import SimpleITK as sitk
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "EyeAtlasSegment"))
+
+from EyeAtlasSegmentLib.cohort.inputs import discover  # noqa: E402
+from EyeAtlasSegmentLib.cohort.runner import run_cohort  # noqa: E402
+from EyeAtlasSegmentLib.cohort.scheduler import DaskSettings  # noqa: E402
+from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
+
+#: One night, for the cluster-size projection.
+NIGHT_H = 10.0
+POPULATION = 1210
+
+
+def write_heads(folder: Path, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for seed in range(count):
+        image = make_subject(SubjectSpec(seed=100 + seed)).image
+        sitk.WriteImage(sitk.Cast(sitk.Round(image), sitk.sitkInt16), str(folder / f"head{seed:02d}.nii.gz"))
+
+
+def run(heads: Path, atlas: Path, out: Path, workers: int) -> dict:
+    start = time.perf_counter()
+    result = run_cohort(discover(heads), atlas, out, PipelineOptions(), DaskSettings(workers=workers), quiet=True)
+    wall_s = time.perf_counter() - start
+    markers = [json.loads(p.read_text(encoding="utf-8")) for p in (out / ".eye-atlas-segment" / "done").glob("*.json")]
+    return {"workers": workers, "done": result.counts["done"], "failed": result.failed, "wall_s": wall_s,
+            "per_image_s": sorted(m["seconds"] for m in markers),
+            "peak_mb": max((m["worker_peak_memory_mb"] for m in markers), default=float("nan"))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--heads", type=int, default=20)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="bench-cohort-"))
+    try:
+        atlas = make_synthetic_atlas(work / "atlas", sexes=("combined",), standard_spaces=())
+        write_heads(work / "heads", args.heads)
+        rows = [run(work / "heads", atlas, work / f"out{n}", n) for n in args.workers]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = rows[0]
+    print(f"{args.heads} synthetic 1 mm heads, both eyes, {os.cpu_count()} cores")
+    print("| workers | done / failed | wall s | images per hour | speed-up | median s per image (in its worker) "
+          "| peak memory per worker MB | 1,000 subjects on this machine, h |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        per_hour = 3600.0 * row["done"] / row["wall_s"]
+        median_s = row["per_image_s"][len(row["per_image_s"]) // 2] if row["per_image_s"] else float("nan")
+        print(f"| {row['workers']} | {row['done']} / {row['failed']} | {row['wall_s']:.0f} | {per_hour:.0f} | "
+              f"{base['wall_s'] / row['wall_s']:.2f}× | {median_s:.1f} | {row['peak_mb']:.0f} | "
+              f"{1000.0 / per_hour:.1f} |")
+    best = max(rows, key=lambda r: r["done"] / r["wall_s"])
+    per_worker_h = best["done"] / best["wall_s"] * 3600.0 / best["workers"]
+    workers_needed = math.ceil(POPULATION / (per_worker_h * NIGHT_H))
+    print(f"\n{POPULATION} subjects in one {NIGHT_H:.0f} h night: {workers_needed} single-core workers "
+          f"({per_worker_h:.0f} images per worker-hour, {best['peak_mb'] / 1024:.1f} GB each).")
+
+
+if __name__ == "__main__":
+    main()
