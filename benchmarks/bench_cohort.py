@@ -77,10 +77,10 @@ def main() -> None:
               f"{base['wall_s'] / row['wall_s']:.2f}× | {median_s:.1f} | {row['peak_mb']:.0f} | "
               f"{1000.0 / per_hour:.1f} |")
     best = max(rows, key=lambda r: r["done"] / r["wall_s"])
-    per_worker_h = best["done"] / best["wall_s"] * 3600.0 / best["workers"]
-    workers_needed = math.ceil(POPULATION / (per_worker_h * NIGHT_H))
-    print(f"\n{POPULATION} subjects in one {NIGHT_H:.0f} h night: {workers_needed} single-core workers "
-          f"({per_worker_h:.0f} images per worker-hour, {best['peak_mb'] / 1024:.1f} GB each).")
+    per_core_h = best["done"] / best["wall_s"] * 3600.0 / os.cpu_count()
+    cores_needed = math.ceil(POPULATION / (per_core_h * NIGHT_H))
+    print(f"\n{POPULATION} subjects in one {NIGHT_H:.0f} h night: {cores_needed} cores like these "
+          f"({per_core_h:.0f} images per core-hour, {best['peak_mb'] / 1024:.1f} GB per worker).")
 
 
 if __name__ == "__main__":
