@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import AtlasError
+from .errors import AtlasError, library_reason
 from .geometry import direction_matrix, ijk_to_ras_affine, same_grid
 from .release_layout import (LABELS_NIFTI_NAME, LABELS_NPY_NAME, PROB_PICTURE_NAMES, RELEASE_ROOT_NAMES, SEXES,
                              STANDARD_SPACES, SYNTHETIC_MARKER, TEMPLATE_NAME, find_release_root,
@@ -163,7 +163,7 @@ def _read(path: Path) -> sitk.Image:
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise AtlasError(f"cannot read atlas file {path}: {str(exc).strip().splitlines()[-1]}") from exc
+        raise AtlasError(f"cannot read atlas file {path}: {library_reason(exc)}") from exc
 
 
 def _read_template(path: Path) -> sitk.Image:

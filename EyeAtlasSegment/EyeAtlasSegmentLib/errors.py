@@ -1,5 +1,7 @@
 """Exceptions with messages a clinician or MR physicist can act on."""
 
+import re
+
 
 class EyeAtlasError(Exception):
     """Base class: any failure the command line reports as a one-line reason."""
@@ -40,6 +42,15 @@ class Cancelled(EyeAtlasError):
 def single_line(text: str) -> str:
     """``text`` on one line: line breaks and other control characters (e.g. in a file name) shown escaped."""
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def library_reason(source: "BaseException | str") -> str:
+    """The reason an imaging library (ITK, Elastix, a Slicer CLI) gave, from its exception or error text: the last
+    non-empty line, object addresses removed; the exception's type when it said nothing."""
+    lines = [line.strip() for line in str(source).splitlines() if line.strip()]
+    if not lines:
+        return type(source).__name__ if isinstance(source, BaseException) else "no error text"
+    return re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", lines[-1])
 
 
 def one_line_reason(exc: BaseException) -> str:

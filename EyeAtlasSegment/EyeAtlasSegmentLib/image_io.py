@@ -31,7 +31,7 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputImageError
+from .errors import InputImageError, library_reason
 from .geometry import (LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affine, same_grid,
                        set_geometry_from_ras_affine)
 from .safe_pickle import load_pickle_safely
@@ -244,7 +244,7 @@ def _read_with_sitk(path: Path, source_format: str) -> LoadedImage:
         _require_memory(reader.GetSize(), path)
         image = reader.Execute()
     except RuntimeError as exc:
-        raise InputImageError(f"Could not read '{path}' ({source_format}): {_itk_reason(exc)}") from exc
+        raise InputImageError(f"Could not read '{path}' ({source_format}): {library_reason(exc)}") from exc
     image = _as_float32_scalar_3d(image, path)
     return LoadedImage(image, _checked_affine(ijk_to_ras_affine(image), path), path, source_format, False)
 
@@ -347,7 +347,7 @@ def _dicom_failure(directory: Path, uid: str, files: Sequence[str], exc: Runtime
         return (f"the DICOM series {uid} in '{directory}' mixes slices of {len(grids)} grids ({differ}): probably "
                 "two acquisitions sharing one series UID. Put each acquisition in its own folder, or export the "
                 "series again")
-    return f"Could not read the DICOM series in '{directory}': {_itk_reason(exc)}"
+    return f"Could not read the DICOM series in '{directory}': {library_reason(exc)}"
 
 
 def _dicom_metadata(reader: sitk.ImageSeriesReader) -> dict[str, str]:
@@ -362,13 +362,6 @@ def _dicom_metadata(reader: sitk.ImageSeriesReader) -> dict[str, str]:
         if sex in ("M", "F", "O"):
             metadata["patient_sex"] = sex
     return metadata
-
-
-def _itk_reason(exc: RuntimeError) -> str:
-    """The human-readable reason of an ITK exception: its last non-empty line, without object addresses."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    reason = lines[-1] if lines else type(exc).__name__
-    return re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", reason)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .atlas import Atlas
-from .errors import EyeNotFoundError, RegistrationError
+from .errors import EyeNotFoundError, RegistrationError, library_reason
 from .eye_qc import QcCheck, deformable_check, folding_check
 from .orbit_crop import VoxelRegion, template_footprint_region
 
@@ -153,7 +153,7 @@ def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequenc
                                  progress)
     except RuntimeError as exc:
         raise RegistrationError(f"{engine.name} registration of the {atlas.side} eye failed: "
-                                f"{str(exc).strip().splitlines()[-1]}") from exc
+                                f"{library_reason(exc)}") from exc
     transform, stages = output.full, list(output.stages)
     folding = folding_check(output.full, fixed, masks.orbit)
     problem = deformation_problem(atlas, fixed, output.linear, output.full, globe_centre_lps_mm) or (

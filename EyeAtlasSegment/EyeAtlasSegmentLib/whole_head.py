@@ -23,7 +23,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .atlas import Atlas, StandardSpaceTemplate, load_standard_space, mirror_atlas
-from .errors import RegistrationError
+from .errors import RegistrationError, library_reason
 from .geometry import ras_to_lps
 from .registration import EYE_CENTRE_LABELS, label_centroid_lps, resample_isotropic, structure_mask
 from .structures import EYES
@@ -120,7 +120,7 @@ def locate_eyes_via_template(patient: sitk.Image, atlas: Atlas, standard: Standa
         try:
             refined, reason = refine_with_eye_template(patient, eye_atlas, estimate, rotation), ""
         except (RuntimeError, RegistrationError) as exc:  # SimpleITK, or a crop cut by the field of view
-            refined, reason = estimate, str(exc).strip().splitlines()[-1]
+            refined, reason = estimate, library_reason(exc)
         moved = float(np.linalg.norm(refined - estimate))
         if reason or moved > MAX_REFINEMENT_MM:
             located.warnings.append(f"{eye} eye: the eye-template refinement was not used "

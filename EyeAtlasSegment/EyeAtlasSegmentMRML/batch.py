@@ -21,7 +21,7 @@ if __package__ in (None, ""):  # run as a script (Slicer --python-script): make 
 
 from EyeAtlasSegmentLib.cli import add_input_options, add_run_options, options_from_args  # noqa: E402
 from EyeAtlasSegmentLib.engines import engine_names  # noqa: E402
-from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
+from EyeAtlasSegmentLib.errors import EyeAtlasError, one_line_reason  # noqa: E402
 from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, load_image  # noqa: E402
 from EyeAtlasSegmentLib.outputs import write_outputs  # noqa: E402
 from EyeAtlasSegmentMRML.headless import (ensure_scene, inside_slicer_application, node_ids,  # noqa: E402
@@ -115,8 +115,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"ok: {image} -> {out_dir}", flush=True)
         except Exception as exc:  # one bad image must not stop a cohort run; its reason is one line
             failures += 1
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            print(f"error: {image}: {reason}", file=sys.stderr, flush=True)
+            print(f"error: {image}: {one_line_reason(exc)}", file=sys.stderr, flush=True)
     print(f"{len(images) - failures} of {len(images)} images segmented", flush=True)
     return 1 if failures else 0
 

@@ -26,7 +26,7 @@ import SimpleITK as sitk
 import slicer
 
 from EyeAtlasSegmentLib.engines import register_engine
-from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError
+from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError, library_reason
 from EyeAtlasSegmentLib.registration import EngineOutput, ProgressCallback, RegistrationMasks
 
 from . import RESOURCES
@@ -99,7 +99,7 @@ def wait_for_cli(node, report: Callable[[float], None], title: str,
     if node.GetStatus() == node.Cancelled:
         raise Cancelled("cancelled by the user")
     if node.GetStatus() & node.ErrorsMask:
-        raise RegistrationError(f"{title} failed: {(node.GetErrorText() or 'no error text').strip().splitlines()[-1]}")
+        raise RegistrationError(f"{title} failed: {library_reason(node.GetErrorText() or '')}")
 
 
 class SlicerEngine:
@@ -202,7 +202,7 @@ class ElastixEngine(SlicerEngine):
                                         forceDisplacementFieldOutputTransform=stage == "bspline",
                                         initialTransformNode=initial_node)
         except Exception as exc:  # SlicerElastix raises CalledProcessError/RuntimeError with elastix's own text
-            raise RegistrationError(f"Elastix {stage} stage failed: {str(exc).strip().splitlines()[-1]}") from exc
+            raise RegistrationError(f"Elastix {stage} stage failed: {library_reason(exc)}") from exc
         finally:
             self._logic.logCallback = None
         if cancelled:  # SlicerElastix returns normally after a cancel, with no output

@@ -74,3 +74,25 @@ class FixedScaleEngine:
         shrink.SetScale(1.0 / self.enlargement[side])
         transform = sitk.CompositeTransform([initial, shrink])  # patient → atlas: shrink first, then the start
         return EngineOutput(transform, transform, [{"stage": "fixed scale"}])
+
+
+def air_corner_segmentation(scene, image: sitk.Image, volume_node, segmentation=None, name: str = "air"):
+    """Add one segment, a corner slab of ``image`` far from the head (all k, j < 12, i < 12), to ``segmentation``
+    (a new segmentation node called ``name`` when None); returns the node and the slab as a k, j, i array."""
+    import slicer
+
+    from EyeAtlasSegmentMRML.volume_nodes import add_volume_node
+
+    air_kji = np.zeros(sitk.GetArrayViewFromImage(image).shape, np.uint8)
+    air_kji[:, :12, :12] = 1
+    air_image = sitk.GetImageFromArray(air_kji)
+    air_image.CopyInformation(image)
+    if segmentation is None:
+        segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name)
+        segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
+    labelmap = add_volume_node(scene, air_image, f"{name} labelmap", labelmap=True)
+    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    for node in (labelmap.GetDisplayNode(), labelmap):
+        if node is not None:
+            scene.RemoveNode(node)
+    return segmentation, air_kji

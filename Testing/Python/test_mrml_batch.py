@@ -267,32 +267,16 @@ def subject_volume(eye_subject):
     remove_nodes_except(scene, before)
 
 
-def _air_segmentation(scene, subject, volume_node):
-    """A segmentation with one segment: an air corner of the subject, far from the head."""
-    from EyeAtlasSegmentMRML.volume_nodes import add_volume_node
-
-    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
-    air[:, :12, :12] = 1
-    air_image = sitk.GetImageFromArray(air)
-    air_image.CopyInformation(subject.image)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "air")
-    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(volume_node)
-    labelmap = add_volume_node(scene, air_image, "air labelmap", labelmap=True)
-    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
-    scene.RemoveNode(labelmap.GetDisplayNode())
-    scene.RemoveNode(labelmap)
-    return segmentation, int(air.sum())
-
-
 def test_the_console_entry_point_takes_pipeline_options_with_nodes_and_fills_the_output_segmentation(
         eye_subject, subject_volume, synthetic_atlas_dir):
-    from helpers import FixedScaleEngine  # places the template at the found globe: fast, known volumes
+    from helpers import FixedScaleEngine, air_corner_segmentation  # the engine: fast, known volumes
 
     from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
     from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation
 
     scene = subject_volume.GetScene()
-    air, air_voxels = _air_segmentation(scene, eye_subject, subject_volume)
+    air, air_kji = air_corner_segmentation(scene, eye_subject.image, subject_volume)
+    air_voxels = int(air_kji.sum())
     centres = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", "eye centres")
     centres.AddControlPoint(*eye_subject.globe_centres_ras_mm["right"], "right")
     output = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my eyes")

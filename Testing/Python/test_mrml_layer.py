@@ -36,7 +36,7 @@ from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
 from EyeAtlasSegmentMRML.volume_nodes import (add_volume_node, image_from_volume_node,  # noqa: E402
                                               loaded_image_from_volume_node)
 from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
-from helpers import FixedScaleEngine  # noqa: E402
+from helpers import FixedScaleEngine, air_corner_segmentation  # noqa: E402
 
 SIGMA = 20.0
 
@@ -229,18 +229,10 @@ def test_statistics_computed_like_segment_statistics_match_the_engine(scene, sub
 
 
 def test_noise_from_an_air_segment_recovers_the_known_sigma_and_refuses_zeros(scene, subject, subject_node):
-    size = subject.image.GetSize()
-    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
-    air[:, :12, :12] = 1  # a corner slab far from the head
-    air_image = sitk.GetImageFromArray(air)
-    air_image.CopyInformation(subject.image)
+    segmentation, air = air_corner_segmentation(scene, subject.image, subject_node)
     assert np.all(sitk.GetArrayViewFromImage(subject.noiseless)[air > 0] < 1e-3), "the ROI must be pure air"
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "air")
-    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(subject_node)
-    labelmap = add_volume_node(scene, air_image, "air labelmap", labelmap=True)
-    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
     estimate = noise_from_segments(segmentation, subject_node)
-    assert estimate.voxels == int(air.sum()) and size
+    assert estimate.voxels == int(air.sum())
     assert estimate.sigma == pytest.approx(SIGMA, rel=0.03)  # ~10^4 Rayleigh samples: SE of SD ≈ 1 %
 
     zeroed = sitk.GetArrayFromImage(subject.image)
@@ -365,14 +357,7 @@ def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, s
         captured["roi"] = options.noise_roi
         return scene_run.pipeline
 
-    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
-    air[:, :12, :12] = 1
-    air_image = sitk.GetImageFromArray(air)
-    air_image.CopyInformation(subject.image)
-    segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "air for run")
-    segmentation.SetReferenceImageGeometryParameterFromVolumeNode(subject_node)
-    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(
-        add_volume_node(scene, air_image, "air labelmap 2", labelmap=True), segmentation)
+    segmentation, air = air_corner_segmentation(scene, subject.image, subject_node, name="air for run")
     monkeypatch.setattr(scene_pipeline, "run_pipeline", capture)
     scene_pipeline.run_in_scene(subject_node, synthetic_atlas_dir, PipelineOptions(noise_roi=segmentation))
     np.testing.assert_array_equal(sitk.GetArrayFromImage(captured["roi"]), air)
@@ -380,13 +365,8 @@ def test_noise_segment_drives_the_snr(scene, scene_run, subject, subject_node, s
 
 
 def _air_corner_segmentation(scene, subject, subject_node, segment_name_: str):
-    air = np.zeros(sitk.GetArrayViewFromImage(subject.image).shape, np.uint8)
-    air[:, :12, :12] = 1
-    air_image = sitk.GetImageFromArray(air)
-    air_image.CopyInformation(subject.image)
-    segmentation = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "eyes with air")
-    labelmap = add_volume_node(scene, air_image, "air corner", labelmap=True)
-    slicer.modules.segmentations.logic().ImportLabelmapToSegmentationNode(labelmap, segmentation)
+    eyes = segmentation_from_labels(scene, subject.truth_labels, subject_node, EYES, "eyes with air")
+    segmentation, air = air_corner_segmentation(scene, subject.image, subject_node, eyes, "air corner")
     segments = segmentation.GetSegmentation()
     segments.GetNthSegment(segments.GetNumberOfSegments() - 1).SetName(segment_name_)
     return segmentation, int(air.sum())
