@@ -44,13 +44,18 @@ def single_line(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
+def without_object_addresses(text: str) -> str:
+    """``text`` without the C++ object addresses ITK prints, e.g. " (0x55d0c1a2b3c0)"."""
+    return re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", text)
+
+
 def library_reason(source: "BaseException | str") -> str:
     """The reason an imaging library (ITK, Elastix, a Slicer CLI) gave, from its exception or error text: the last
     non-empty line, object addresses removed; the exception's type when it said nothing."""
     lines = [line.strip() for line in str(source).splitlines() if line.strip()]
     if not lines:
         return type(source).__name__ if isinstance(source, BaseException) else "no error text"
-    return re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", lines[-1])
+    return without_object_addresses(lines[-1])
 
 
 def one_line_reason(exc: BaseException) -> str:

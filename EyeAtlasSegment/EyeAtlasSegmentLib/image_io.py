@@ -31,7 +31,7 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from .errors import InputImageError, library_reason
+from .errors import InputImageError, library_reason, without_object_addresses
 from .geometry import (LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affine, same_grid,
                        set_geometry_from_ras_affine)
 from .safe_pickle import load_pickle_safely
@@ -415,7 +415,7 @@ def _captured_stderr(lines: list[str]) -> Iterator[None]:
 
 def _add_reader_messages(loaded: LoadedImage, messages: Sequence[str]) -> None:
     """Known reader messages become warnings in our words; the rest is counted in one warning. All kept."""
-    messages = [re.sub(r"\s*\(0x[0-9a-fA-F]+\)", "", line) for line in messages
+    messages = [without_object_addresses(line) for line in messages
                 if not re.match(r"^WARNING: In .*, line \d+$", line)]  # ITK's "where" line before each warning
     if not messages:
         return
