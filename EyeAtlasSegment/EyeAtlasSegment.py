@@ -188,6 +188,7 @@ class EyeAtlasSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._onParameterNodeModified)
 
     def onSceneStartClose(self, caller, event) -> None:
+        self._showBiometry(None)
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -269,6 +270,7 @@ class EyeAtlasSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                     status = _("Cancelled.")
                 else:
                     self.logic.showResults(p.inputVolume, result)
+                    self._showBiometry(result.biometry_table)
                     status = _("Done: {count} structures. {warnings}").format(
                         count=result.segmentation.GetSegmentation().GetNumberOfSegments(),
                         warnings="; ".join(result.pipeline.warnings))
@@ -277,6 +279,11 @@ class EyeAtlasSegmentWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.applyButton.text = _("Apply")
             self.ui.statusLabel.text = status
             self._updateGui()
+
+    def _showBiometry(self, tableNode) -> None:
+        """Show a run's biometry table node in the module panel (None, or a run without biometry, clears it)."""
+        self.ui.biometryTableView.setMRMLTableNode(tableNode)
+        self.ui.biometryCollapsibleButton.collapsed = tableNode is None
 
     def _onProgress(self, fraction: float, message: str) -> None:
         self.ui.progressBar.value = int(round(100 * fraction))
@@ -550,4 +557,8 @@ class EyeAtlasSegmentTest(ScriptedLoadableModuleTest):
         widget.ui.applyButton.click()
         self.assertIs(parameters.outputSegmentation, output)
         self.assertEqual(len(slicer.util.getNodesByClass("vtkMRMLSegmentationNode")), 1)
+        biometry = widget.ui.biometryTableView.mrmlTableNode()
+        self.assertIsNotNone(biometry)  # the panel shows the run's biometry table
+        self.assertFalse(widget.ui.biometryCollapsibleButton.collapsed)
+        self.assertGreater(biometry.GetNumberOfRows(), 0)
         self.delayDisplay("Widget: passed")

@@ -66,6 +66,9 @@ def build(widget_element, parent=None):
         widget = QtWidgets.QCheckBox(text)
     elif cls == "QPushButton":
         widget = QtWidgets.QPushButton(text)
+    elif cls == "qMRMLTableView":
+        widget = QtWidgets.QTableWidget(0, 4)
+        widget.setHorizontalHeaderLabels(["eye", "measure", "value", "z-score"])
     elif cls == "QProgressBar":
         widget = QtWidgets.QProgressBar()
         widget.setValue(0)
