@@ -125,6 +125,23 @@ class SimpleITKEngine:
     def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
                  anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback] = None) -> EngineOutput:
         s = self.settings
+        linear, stages = self.linear_stages(fixed, masks, moving, initial, anchor_lps_mm, progress)
+        bspline = sitk.BSplineTransformInitializer(fixed, list(s.bspline_mesh_size), order=3)
+        method = self._method(masks.orbit, s.bspline_sampling_fraction, s.bspline_shrink_factors,
+                              s.bspline_smoothing_mm)
+        method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=s.bspline_iterations,
+                                    maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=4 * s.bspline_iterations)
+        method.SetMovingInitialTransform(linear)
+        method.SetInitialTransform(bspline, inPlace=True)
+        self._run("bspline", method, fixed, moving, stages, progress, 0.6)
+        return EngineOutput(linear, sitk.CompositeTransform([linear, bspline]), stages)
+
+    def linear_stages(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
+                      anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback] = None
+                      ) -> tuple[sitk.AffineTransform, list[dict]]:
+        """The globe-anchored linear stages (rigid, similarity, recentre, orbit rotation, optional affine): the
+        patient → template affine transform and the stage records. Other engines' deformable stages start from it."""
+        s = self.settings
         stages: list[dict] = []
         centre = anchor_lps_mm
         template_centre_lps = np.asarray(initial.TransformPoint(centre))
@@ -157,16 +174,7 @@ class SimpleITKEngine:
         if s.affine_stage:
             self._linear_stage("affine", linear, [1.0] * 9 + [0.0] * 3,
                                linear_fixed, linear_moving, masks.orbit, stages, progress, 0.5)
-
-        bspline = sitk.BSplineTransformInitializer(fixed, list(s.bspline_mesh_size), order=3)
-        method = self._method(masks.orbit, s.bspline_sampling_fraction, s.bspline_shrink_factors,
-                              s.bspline_smoothing_mm)
-        method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=s.bspline_iterations,
-                                    maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=4 * s.bspline_iterations)
-        method.SetMovingInitialTransform(linear)
-        method.SetInitialTransform(bspline, inPlace=True)
-        self._run("bspline", method, fixed, moving, stages, progress, 0.6)
-        return EngineOutput(linear, sitk.CompositeTransform([linear, bspline]), stages)
+        return linear, stages
 
     def _recentre(self, anchored: sitk.Similarity3DTransform, template_centre_lps: np.ndarray,
                   found_centre_lps: Sequence[float], fixed: sitk.Image, moving: sitk.Image, mask: sitk.Image,
