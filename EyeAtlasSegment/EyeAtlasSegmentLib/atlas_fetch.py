@@ -19,15 +19,15 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
+from .callbacks import ProgressCallback
 from .errors import AtlasError
 from .release_layout import RELEASE_ROOT_NAMES, find_release_root, release_inventory
 
 RELEASE_FILE = Path(__file__).resolve().parent / "data" / "mr_eye_release.json"
 DEFAULT_RETRIES = 2  # a failed or corrupted download is tried this many more times
 TIMEOUT_S = 60
-ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ def fetch_atlas(dest: str | Path | None = None, progress: Optional[ProgressCallb
     try:
         return Path(store.fetch(release.archive, processor=_unpack_into(dest),
                                 progressbar=_ProgressBar(progress, release.archive) if progress else False))
-    except ValueError as exc:  # pooch: the checksum does not match (corrupted or truncated download)
+    except ValueError:  # pooch: the checksum does not match (corrupted or truncated download)
         raise AtlasError(f"the download of {release.archive} was corrupted or incomplete in {attempts} (checksum "
                          f"{known_hash.split(':')[0] if ':' in known_hash else 'sha256'} does not match); nothing "
                          f"was kept: try again, or get it from https://doi.org/{release.concept_doi}") from None

@@ -22,7 +22,8 @@ from .errors import Cancelled, EyeAtlasError, EyeNotFoundError, RegistrationErro
 from .eye_qc import QcCheck, globe_offset_check, verdict_of, volumes_check
 from .geometry import voxel_volume_mm3
 from .label_transfer import warp_labels
-from .registration import ProgressCallback, RegistrationEngine, RegistrationResult, label_centroid_lps, register_eye
+from .callbacks import CancelCheck, ProgressCallback
+from .registration import RegistrationEngine, RegistrationResult, label_centroid_lps, register_eye
 from .structures import STRUCTURES
 
 #: Starting rotations (degrees about the LPS x, y, z axes) tried after the plain start: pitch and yaw of ±10°.
@@ -104,7 +105,7 @@ class EyeSearch:
     """The attempts for one eye, run lazily: ``best()`` runs until one passes cleanly; ``more()`` goes on."""
 
     def __init__(self, plans: Iterator[AttemptPlan], run: Callable[[AttemptPlan], Attempt],
-                 is_cancelled: Callable[[], bool]) -> None:
+                 is_cancelled: CancelCheck) -> None:
         self._plans, self._run, self._is_cancelled = plans, run, is_cancelled
         self.attempts: list[Attempt] = []
 

@@ -10,7 +10,7 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Sequence, Union
+from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -30,7 +30,8 @@ from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_
                     naive_outside_mask_noise, require_same_grid)
 from .normative import population_norm
 from .population import BiometryResult, compare_with_population
-from .registration import ProgressCallback, RegistrationEngine, RegistrationResult
+from .callbacks import CancelCheck, ProgressCallback
+from .registration import RegistrationEngine, RegistrationResult
 from .statistics import RoiOptions, StructureStats, not_segmented_rows, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES
 from .whole_head import LOCATION_ROUTES, centres_via_standard_space
@@ -184,7 +185,7 @@ def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warning
 
 def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
                  progress: Optional[ProgressCallback] = None,
-                 is_cancelled: Callable[[], bool] = lambda: False) -> PipelineResult:
+                 is_cancelled: CancelCheck = lambda: False) -> PipelineResult:
     """Segment the requested eyes of ``image`` with the atlas in ``atlas_dir``."""
     report_progress = progress or (lambda fraction, message: None)
     for eye in options.eyes:
@@ -270,7 +271,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
 def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, Optional[float]]],
                  engine: RegistrationEngine, retry_engines: Sequence[str], missing: dict[str, str],
                  progress: ProgressCallback,
-                 is_cancelled: Callable[[], bool]) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
+                 is_cancelled: CancelCheck) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
                                                             dict[str, list[dict]]]:
     """Register and check each located eye, retrying as ``eye_segmentation`` plans; then compare the two globes.
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Optional, Protocol, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
 from .atlas import Atlas
+from .callbacks import ProgressCallback
 from .errors import EyeNotFoundError, RegistrationError, library_reason
 from .eye_qc import QcCheck, deformable_check, folding_check
 from .orbit_crop import VoxelRegion, template_footprint_region
@@ -35,7 +36,6 @@ ORBIT_MASK_DILATION_MM = 6.0
 GLOBE_ENVELOPE_MM = 2.5
 MAX_DEFORMABLE_GLOBE_VOLUME_CHANGE = 0.2
 
-ProgressCallback = Callable[[float, str], None]
 
 
 @dataclass

@@ -26,7 +26,7 @@ import lzma
 import pickle
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Optional
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from EyeAtlasSegmentLib.atlas import resolve_atlas_folder
 from EyeAtlasSegmentLib.errors import AtlasError, Cancelled, EyeAtlasError
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, PipelineResult, run_pipeline
-from EyeAtlasSegmentLib.registration import ProgressCallback
+from EyeAtlasSegmentLib.callbacks import CancelCheck, ProgressCallback
 from EyeAtlasSegmentLib.structures import EYES
 
 from .headless import node_ids, remove_nodes_except
@@ -82,7 +82,7 @@ def engine_options(options: PipelineOptions, volume_node) -> PipelineOptions:
     return dataclasses.replace(options, **changes)
 
 
-def cancellable(progress: Optional[ProgressCallback], is_cancelled: Callable[[], bool]) -> ProgressCallback:
+def cancellable(progress: Optional[ProgressCallback], is_cancelled: CancelCheck) -> ProgressCallback:
     """A progress callback that raises ``Cancelled`` once ``is_cancelled()``: every engine step that reports
     progress (each registration stage; each poll of a running BRAINSFit or elastix) is a point where a run stops."""
     def report(fraction: float, message: str) -> None:
@@ -109,7 +109,7 @@ def move_segments(source_node, output_node, reference_volume_node) -> None:
 
 def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
                  output_segmentation=None, progress: Optional[ProgressCallback] = None,
-                 is_cancelled: Callable[[], bool] = lambda: False, name: Optional[str] = None) -> SceneResult:
+                 is_cancelled: CancelCheck = lambda: False, name: Optional[str] = None) -> SceneResult:
     """Segment the eyes of ``volume_node`` and add the results to its scene.
 
     ``options`` are the engine's; they may hold MRML nodes (``engine_options``) and any registered engine name

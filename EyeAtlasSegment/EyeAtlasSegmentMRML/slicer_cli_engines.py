@@ -27,7 +27,8 @@ import slicer
 
 from EyeAtlasSegmentLib.engines import register_engine
 from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError, library_reason
-from EyeAtlasSegmentLib.registration import EngineOutput, ProgressCallback, RegistrationMasks
+from EyeAtlasSegmentLib.callbacks import ProgressCallback
+from EyeAtlasSegmentLib.registration import EngineOutput, RegistrationMasks
 
 from . import RESOURCES
 from .headless import inside_slicer_application, node_ids, remove_nodes_except

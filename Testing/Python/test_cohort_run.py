@@ -6,7 +6,6 @@ re-run that redoes nothing."""
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import logging
 import os

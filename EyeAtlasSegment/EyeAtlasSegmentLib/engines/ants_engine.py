@@ -21,7 +21,8 @@ from typing import Optional, Sequence
 import SimpleITK as sitk
 
 from ..errors import EyeAtlasError
-from ..registration import EngineOutput, ProgressCallback, RegistrationMasks
+from ..callbacks import ProgressCallback
+from ..registration import EngineOutput, RegistrationMasks
 from .simpleitk_engine import SimpleITKEngine, SimpleITKSettings
 
 

@@ -16,7 +16,8 @@ from typing import Optional, Sequence
 import numpy as np
 import SimpleITK as sitk
 
-from ..registration import EngineOutput, ProgressCallback, RegistrationMasks
+from ..callbacks import ProgressCallback
+from ..registration import EngineOutput, RegistrationMasks
 
 
 @dataclass
