@@ -2,18 +2,23 @@
 
 Run on demand (not part of the test suite):
 
-    .venv/bin/python benchmarks/bench_accuracy.py [--family tuning|evaluation|both] [--cases N] [--engine simpleitk]
+    .venv/bin/python benchmarks/bench_accuracy.py [--family tuning|evaluation|both] [--cases N | --only ID,ID]
+        [--engine simpleitk|ants] [--set FIELD=VALUE ...]
 
 The tuning family (``subject_generator``) is what the pipeline and the synthetic atlas were tuned on; the evaluation
 family (``evaluation_family.EVALUATION_CASES``) was made independently and judges them. Each image is written to a
 temporary NIfTI and run by the default pipeline in a fresh spawned process, so the timed run includes loading and
 the peak memory (VmHWM) is that of one head. A refused eye (not segmented) counts as Dice 0 in "all eyes".
+``--set`` overrides a field of the SimpleITK engine's settings (``SimpleITKSettings``; for ``--engine ants``, of its
+linear stages), e.g. ``--set bspline_sampling_fraction=0.1``: the deformable-stage comparison in the README.
 Prints the command, then Markdown tables: Dice per structure, per case, wall time and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
 import multiprocessing
 import resource
 import shlex
@@ -29,6 +34,7 @@ import SimpleITK as sitk
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing" / "Python"))
 
+from EyeAtlasSegmentLib.engines.simpleitk_engine import SimpleITKEngine, SimpleITKSettings  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline  # noqa: E402
 from EyeAtlasSegmentLib.structures import EYES, STRUCTURES  # noqa: E402
@@ -63,12 +69,29 @@ class CaseResult:
         return float(np.mean(list(self.dice[eye].values()))) if eye in self.dice else 0.0
 
 
-def run_case(image_path: str, truth_path: str, atlas_dir: str, engine: str,
+def make_engine(name: str, overrides: dict[str, str]):
+    """The engine called ``name``, with ``overrides`` (field → text) applied to its SimpleITK settings."""
+    if not overrides:
+        return name
+    fields = {f.name: f for f in dataclasses.fields(SimpleITKSettings)}
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        raise SystemExit(f"--set: no SimpleITKSettings field {', '.join(sorted(unknown))}")
+    settings = SimpleITKSettings(**{k: ast.literal_eval(v) for k, v in overrides.items()})
+    if name == "simpleitk":
+        return SimpleITKEngine(settings)
+    if name == "ants":
+        from EyeAtlasSegmentLib.engines.ants_engine import AntsEngine, AntsSettings
+        return AntsEngine(AntsSettings(linear=settings))
+    raise SystemExit(f"--set applies to the simpleitk and ants engines, not {name}")
+
+
+def run_case(image_path: str, truth_path: str, atlas_dir: str, engine: str, overrides: dict[str, str],
              centres_ras_mm: dict[str, tuple[float, float, float]]) -> dict:
     """Run the pipeline on one saved image (meant for a fresh process) and score it against the truth."""
     start = time.perf_counter()
     try:
-        result = run_pipeline(image_path, atlas_dir, PipelineOptions(engine=engine))
+        result = run_pipeline(image_path, atlas_dir, PipelineOptions(engine=make_engine(engine, overrides)))
         labels, segmented, refused = result.labels, result.eyes, dict(result.missing_eyes)
     except EyeAtlasError as exc:  # no eye segmented (or the run refused the image)
         labels, segmented, refused = None, {}, {eye: f"{type(exc).__name__}: {exc}" for eye in EYES}
@@ -96,15 +119,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _subjects(family: str, count: int | None):
-    """Yield (case id, contrast, grid description, spec, maker) of the family's first ``count`` cases."""
+def _subjects(family: str, count: int | None, only: set[str]):
+    """Yield (case id, contrast, grid description, spec, maker) of the family's first ``count`` cases (or of the
+    cases named in ``only``, when given)."""
     if family == "tuning":
         for n in range(4 if count is None else count):
             orientation, spacing = TUNING_GRIDS[n % len(TUNING_GRIDS)]
             spec = SubjectSpec(seed=TUNING_FIRST_SEED + n, orientation=orientation, spacing_mm=spacing)
-            yield f"seed-{spec.seed}", spec.contrast, _grid_text(orientation, spacing, "head"), spec, make_subject
+            if not only or f"seed-{spec.seed}" in only:
+                yield f"seed-{spec.seed}", spec.contrast, _grid_text(orientation, spacing, "head"), spec, make_subject
     else:
-        for spec in EVALUATION_CASES[:count]:
+        for spec in (s for s in EVALUATION_CASES[:count] if not only or s.case_id in only):
             orientation = spec.orientation + (" oblique" if any(spec.oblique_deg) else "")
             grid = _grid_text(orientation, spec.spacing_mm, spec.fov)
             yield spec.case_id, spec.contrast, grid, spec, make_evaluation_subject
@@ -114,11 +139,12 @@ def _grid_text(orientation: str, spacing_mm, fov: str) -> str:
     return f"{orientation} {'×'.join(f'{s:g}' for s in spacing_mm)} mm, {fov}"
 
 
-def run_family(family: str, count: int | None, engine: str, atlas_dir: Path, work: Path) -> list[CaseResult]:
+def run_family(family: str, count: int | None, only: set[str], engine: str, overrides: dict[str, str],
+               atlas_dir: Path, work: Path) -> list[CaseResult]:
     """Generate, save and run every case of one family, each in a fresh spawned process."""
     results = []
     context = multiprocessing.get_context("spawn")
-    for case_id, contrast, grid, spec, make in _subjects(family, count):
+    for case_id, contrast, grid, spec, make in _subjects(family, count, only):
         start = time.perf_counter()
         subject = make(spec)
         generate_s = time.perf_counter() - start
@@ -126,7 +152,7 @@ def run_family(family: str, count: int | None, engine: str, atlas_dir: Path, wor
         sitk.WriteImage(subject.image, str(image_path))
         sitk.WriteImage(subject.truth_labels, str(truth_path))
         with context.Pool(1) as pool:
-            out = pool.apply(run_case, (str(image_path), str(truth_path), str(atlas_dir), engine,
+            out = pool.apply(run_case, (str(image_path), str(truth_path), str(atlas_dir), engine, overrides,
                                         subject.globe_centres_ras_mm))
         results.append(CaseResult(family, case_id, contrast, grid, generate_s, **out))
         r = results[-1]
@@ -199,18 +225,25 @@ def main() -> None:
     parser.add_argument("--family", choices=("tuning", "evaluation", "both"), default="both")
     parser.add_argument("--cases", type=int, default=None,
                         help="first N cases of each family (default: 4 tuning subjects, all evaluation cases)")
+    parser.add_argument("--only", default="", help="comma-separated case ids (seed-100 … and evaluation ids)")
     parser.add_argument("--engine", default="simpleitk")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override a SimpleITKSettings field (repeatable)")
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    make_engine(args.engine, overrides)  # unknown fields fail before any case is generated
+    only = {c for c in args.only.split(",") if c}
 
     print("$ " + shlex.join(sys.orig_argv) + "\n")
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-accuracy-"))
     atlas_dir = make_synthetic_atlas(work, sexes=("combined",))
     families = ("tuning", "evaluation") if args.family == "both" else (args.family,)
-    by_family = {f: run_family(f, args.cases, args.engine, atlas_dir, work) for f in families}
+    by_family = {f: run_family(f, args.cases, only, args.engine, overrides, atlas_dir, work) for f in families}
+    by_family = {f: r for f, r in by_family.items() if r}
 
     n_eyes = {f: 2 * len(r) for f, r in by_family.items()}
-    print(f"Engine {args.engine}; SYNTHETIC atlas; eyes: " + ", ".join(f"{f} {n}" for f, n in n_eyes.items())
+    print(f"Engine {args.engine}{''.join(' ' + s for s in args.set)}; SYNTHETIC atlas; eyes: " + ", ".join(f"{f} {n}" for f, n in n_eyes.items())
           + ". Dice mean ± SD over eyes; a refused eye counts 0 in \"all eyes\".\n")
     print("\n".join(_structure_table(by_family)) + "\n")
     print("\n".join(_case_table([r for results in by_family.values() for r in results])) + "\n")
