@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
 
 from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
 from EyeAtlasSegmentLib.geometry import LPS_TO_RAS  # noqa: E402
+from EyeAtlasSegmentLib.registration import label_centroid_lps  # noqa: E402
 from EyeAtlasSegmentLib.structures import STRUCTURES  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.evaluation.orbit_anatomy import right_orbit_labels_and_tissues  # noqa: E402
@@ -88,11 +89,6 @@ def _pseudo(labels: sitk.Image) -> sitk.Image:
     return sitk.SmoothingRecursiveGaussian(image, 0.7)
 
 
-def _centroid_lps(labels: sitk.Image, values=(1, 2)) -> np.ndarray:
-    k, j, i = np.nonzero(np.isin(sitk.GetArrayViewFromImage(labels), values))
-    return np.array(labels.TransformContinuousIndexToPhysicalPoint((float(i.mean()), float(j.mean()), float(k.mean()))))
-
-
 def syn_ceiling(atlas_dir: Path, count: int) -> list[tuple[str, dict[str, float]]]:
     """Dice per structure of a label-to-label ANTs SyN (atlas → truth, right eye) on the first ``count`` cases."""
     import ants
@@ -107,7 +103,7 @@ def syn_ceiling(atlas_dir: Path, count: int) -> list[tuple[str, dict[str, float]
             right = sitk.GetArrayFromImage(truth)
             right = sitk.GetImageFromArray(np.where(right <= 9, right, 0).astype(np.uint8))
             right.CopyInformation(truth)
-            centre = _centroid_lps(right)
+            centre = label_centroid_lps(right)
             corners = [right.TransformPhysicalPointToIndex(tuple(centre + sign * CROP_HALF_WIDTH_MM)) for sign in (-1, 1)]
             low = np.clip(np.minimum(*corners), 0, None)
             high = np.minimum(np.maximum(*corners), np.array(right.GetSize()) - 1)
@@ -115,7 +111,7 @@ def syn_ceiling(atlas_dir: Path, count: int) -> list[tuple[str, dict[str, float]
             for name, image in (("fixed", _pseudo(fixed_labels)), ("moving", _pseudo(moving_labels)),
                                 ("moving_labels", moving_labels)):
                 sitk.WriteImage(image, str(folder / f"{name}.nii.gz"))
-            shift = _centroid_lps(fixed_labels) - _centroid_lps(moving_labels)
+            shift = label_centroid_lps(fixed_labels) - label_centroid_lps(moving_labels)
             start = ants.create_ants_transform(transform_type="AffineTransform", dimension=3, matrix=np.eye(3),
                                                translation=list(-shift))
             ants.write_transform(start, str(folder / "start.mat"))

@@ -4,11 +4,13 @@ Per eye: the warped globe centroid's distance to ``globe_centres.tsv`` (3 mm; 5 
 the posterior-wall sphere), the globe volume, the largest |z| of the nine volumes against the MR-Eye population of
 the atlas sex (3.5 allowed), and the two globes' difference (25 % allowed); or the reason it was refused. Default
 options, SYNTHETIC atlas (the real one cannot be downloaded here). Usage:
-``python benchmarks/bench_real_heads.py [DATA_DIR]`` (default ``<repo>/../shared/data``).
+``python benchmarks/bench_real_heads.py [DATA_DIR] [--engine simpleitk|ants]`` (default ``<repo>/../shared/data``,
+the default engine).
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sys
 import tempfile
@@ -24,7 +26,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_globe_finder import read_truth_lps_mm  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
 from EyeAtlasSegmentLib.normative import population_norm  # noqa: E402
-from EyeAtlasSegmentLib.pipeline import run_pipeline  # noqa: E402
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline  # noqa: E402
 from EyeAtlasSegmentLib.registration import label_centroid_lps  # noqa: E402
 from EyeAtlasSegmentLib.structures import EYES, output_label  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
@@ -39,7 +41,7 @@ def eye_cell(result, eye: str, truth_lps_mm: np.ndarray) -> str:
     return f"{error_mm:.1f} mm, globe {rows['globe'].volume_mm3:,.0f} mm³, max abs z {worst_z:.1f}"
 
 
-def main(data_dir: Path) -> None:
+def main(data_dir: Path, engine: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-real-heads-"))
     try:
         atlas = make_synthetic_atlas(work, sexes=("combined",), standard_spaces=())
@@ -48,7 +50,7 @@ def main(data_dir: Path) -> None:
         for file_name, truth in read_truth_lps_mm(data_dir).items():
             start = time.perf_counter()
             try:
-                result = run_pipeline(data_dir / file_name, atlas)
+                result = run_pipeline(data_dir / file_name, atlas, PipelineOptions(engine=engine))
             except EyeAtlasError as exc:
                 print(f"| {file_name} | both refused: {str(exc)[:120]}… | | | {time.perf_counter() - start:.0f} |")
                 continue
@@ -61,4 +63,8 @@ def main(data_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "data")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_dir", nargs="?", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--engine", default="simpleitk")
+    args = parser.parse_args()
+    main(args.data_dir, args.engine)
