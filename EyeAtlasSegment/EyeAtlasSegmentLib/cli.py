@@ -28,7 +28,8 @@ from .geometry import direction_lps_from_axis_code
 from .image_io import load_image
 from .noise import NOISE_MODELS
 from .outputs import check_output_folder, write_outputs
-from .pipeline import NOISE_METHODS, PipelineOptions, PipelineResult, resolve_noise_method, run_pipeline
+from .noise_methods import NOISE_METHODS, resolve_noise_method
+from .pipeline import PipelineOptions, PipelineResult, run_pipeline
 from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES
 from .whole_head import LOCATION_ROUTES

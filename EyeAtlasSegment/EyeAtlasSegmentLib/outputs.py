@@ -15,6 +15,7 @@ import errno
 import json
 import math
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -25,10 +26,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence, Union
 
+import numpy as np
+import SimpleITK as sitk
+
+from . import __version__
 from .cnr import CNR_COLUMNS
 from .errors import OutputError
 from .html_report import render_report_html
 from .image_io import write_label_image
+from .noise_methods import MODEL_DEFINITIONS, NOISE_DEFINITIONS
 from .pipeline import PipelineResult
 from .population import BIOMETRY_COLUMNS
 from .qc import MISSING_FIGURE, figure_available, qc_views, write_qc_figure
@@ -231,7 +237,7 @@ def write_outputs(result: PipelineResult, out_dir: str | Path,
         write_csv(staging / "cnr.csv", CNR_COLUMNS, result.cnr)
         biometry_rows = result.biometry.rows if result.biometry else []
         write_csv(staging / "biometry.csv", BIOMETRY_COLUMNS, biometry_rows)
-        report = result.report()
+        report = report_content(result)
         report["outputs"] = {name: str(out_dir / name) for name in names}
         (staging / "report.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
         if figure:
@@ -251,3 +257,49 @@ def write_outputs(result: PipelineResult, out_dir: str | Path,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return {name: out_dir / name for name in names}
+
+
+def report_content(result: PipelineResult) -> dict:
+    """The content of ``report.json`` for a pipeline result."""
+    return {
+        "software": {"eye_atlas_segment": __version__, "simpleitk": sitk.Version_VersionString(),
+                     "numpy": np.__version__, "python": platform.python_version()},
+        "input": {"path": str(result.image.source_path), "format": result.image.source_format,
+                  "size_ijk": list(result.image.image.GetSize()), "spacing_mm": list(result.image.image.GetSpacing()),
+                  "affine_ras": result.image.affine_ras.tolist(), "geometry_assumed": result.image.geometry_assumed,
+                  "metadata": result.image.metadata},
+        "atlas": {"folder": str(result.atlas.folder), "sex": result.atlas.sex, "labels_file": str(result.atlas.labels_file),
+                  "labels_dtype_on_disk": result.atlas.labels_dtype,
+                  "labels_affine_ras": [list(row) for row in result.atlas.labels_affine_ras],
+                  "synthetic": result.atlas.synthetic},
+        "eyes_requested": list(result.options.eyes),
+        "eyes_located_via": result.options.via,
+        "globe_search": result.globe_search,
+        "eyes": {eye: {"centre_ras_mm": list(r.centre_ras_mm), "centre_source": r.centre_source,
+                       "detection_score": r.detection_score, "engine": r.registration.engine,
+                       "engine_parameters": r.registration.parameters, "stages": r.registration.stages,
+                       "registration_s": round(r.registration.seconds, 2),
+                       "registered_region_ijk": {"start": list(r.registration.region.start),
+                                                 "size": list(r.registration.region.size)},
+                       "qc": {"verdict": r.qc_verdict, "checks": [c.as_dict() for c in r.qc_checks]}}
+                 for eye, r in result.eyes.items()},
+        "missing_eyes": result.missing_eyes,
+        "registration_attempts": result.attempts,
+        "noise": {"method": result.noise.method, "model": result.noise.model, "channels": result.noise.channels,
+                  "sigma": result.noise.sigma, "sigma_ci95": result.noise.ci95(), "voxels": result.noise.voxels,
+                  "note": result.noise.reason, "details": result.noise.details,
+                  "definition": NOISE_DEFINITIONS.get(result.noise.method, ""),
+                  "model_definition": MODEL_DEFINITIONS.get(result.noise.model, "")},
+        "snr": {"definition": "SNR = mean of the structure's ROI / sigma (difference method: mean of (I1+I2)/2 / "
+                              "(SD(I1-I2)/sqrt(2)) in the ROI); 95% CI from the standard errors of the ROI mean "
+                              "and of sigma, voxels assumed independent",
+                "signal_correction": result.options.roi.signal_correction,
+                "roi": {"erosion_mm": result.options.roi.erosion_mm, "min_voxels": result.options.roi.min_voxels,
+                        "voxels_per_structure": {f"{r.eye}_{r.structure}": r.roi_voxels for r in result.stats}}},
+        "cnr": {"pairs": [list(p) for p in result.options.cnr_pairs],
+                "definition": "cnr = |mean_a - mean_b| / sigma (noise); cnr_pooled = |mean_a - mean_b| / "
+                              "sqrt(sd_a^2 + sd_b^2) (ROI SDs, noise and texture)"},
+        "biometry": result.biometry.report() if result.biometry else None,
+        "timings_s": {k: round(v, 2) for k, v in result.timings_s.items()},
+        "warnings": result.warnings,
+    }

@@ -1,12 +1,11 @@
-"""The whole engine: image in → both eyes' labels on the patient grid, statistics, report.
+"""The whole engine: image in → both eyes' labels on the patient grid, statistics, biometry.
 
 Usable from Python (``run_pipeline``), from the command line (``cli``) and from the Slicer module logic.
-Nothing is written to disk here; see ``outputs.write_outputs``.
+Nothing is written to disk here; see ``outputs.write_outputs`` (and ``outputs.report_content`` for ``report.json``).
 """
 
 from __future__ import annotations
 
-import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,6 @@ from typing import Mapping, Optional, Sequence, Union
 import numpy as np
 import SimpleITK as sitk
 
-from . import __version__
 from .atlas import Atlas, load_atlas, mirror_atlas
 from .biometry import measure_biometry
 from .engines import get_engine
@@ -26,8 +24,8 @@ from .geometry import lps_to_ras, ras_to_lps
 from .globe_finder import find_globes
 from .image_io import LoadedImage, load_image
 from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
-from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_noise_scan, estimate_noise_from_roi,
-                    naive_outside_mask_noise, require_same_grid)
+from .noise import NoiseEstimate
+from .noise_methods import estimate_noise, load_noise_input, resolve_noise_method
 from .normative import population_norm
 from .population import BiometryResult, compare_with_population
 from .callbacks import CancelCheck, ProgressCallback
@@ -100,51 +98,6 @@ class PipelineResult:
     warnings: list[str]
     biometry: Optional[BiometryResult] = None  # per-eye lengths and areas, and every measure against the population
     globe_search: dict = field(default_factory=dict)  # the globe finder's report (settings, search, detections)
-
-    def report(self) -> dict:
-        """The content of ``report.json``."""
-        return {
-            "software": {"eye_atlas_segment": __version__, "simpleitk": sitk.Version_VersionString(),
-                         "numpy": np.__version__, "python": platform.python_version()},
-            "input": {"path": str(self.image.source_path), "format": self.image.source_format,
-                      "size_ijk": list(self.image.image.GetSize()), "spacing_mm": list(self.image.image.GetSpacing()),
-                      "affine_ras": self.image.affine_ras.tolist(), "geometry_assumed": self.image.geometry_assumed,
-                      "metadata": self.image.metadata},
-            "atlas": {"folder": str(self.atlas.folder), "sex": self.atlas.sex, "labels_file": str(self.atlas.labels_file),
-                      "labels_dtype_on_disk": self.atlas.labels_dtype,
-                      "labels_affine_ras": [list(row) for row in self.atlas.labels_affine_ras],
-                      "synthetic": self.atlas.synthetic},
-            "eyes_requested": list(self.options.eyes),
-            "eyes_located_via": self.options.via,
-            "globe_search": self.globe_search,
-            "eyes": {eye: {"centre_ras_mm": list(r.centre_ras_mm), "centre_source": r.centre_source,
-                           "detection_score": r.detection_score, "engine": r.registration.engine,
-                           "engine_parameters": r.registration.parameters, "stages": r.registration.stages,
-                           "registration_s": round(r.registration.seconds, 2),
-                           "registered_region_ijk": {"start": list(r.registration.region.start),
-                                                     "size": list(r.registration.region.size)},
-                           "qc": {"verdict": r.qc_verdict, "checks": [c.as_dict() for c in r.qc_checks]}}
-                     for eye, r in self.eyes.items()},
-            "missing_eyes": self.missing_eyes,
-            "registration_attempts": self.attempts,
-            "noise": {"method": self.noise.method, "model": self.noise.model, "channels": self.noise.channels,
-                      "sigma": self.noise.sigma, "sigma_ci95": self.noise.ci95(), "voxels": self.noise.voxels,
-                      "note": self.noise.reason, "details": self.noise.details,
-                      "definition": NOISE_DEFINITIONS.get(self.noise.method, ""),
-                      "model_definition": MODEL_DEFINITIONS.get(self.noise.model, "")},
-            "snr": {"definition": "SNR = mean of the structure's ROI / sigma (difference method: mean of (I1+I2)/2 / "
-                                  "(SD(I1-I2)/sqrt(2)) in the ROI); 95% CI from the standard errors of the ROI mean "
-                                  "and of sigma, voxels assumed independent",
-                    "signal_correction": self.options.roi.signal_correction,
-                    "roi": {"erosion_mm": self.options.roi.erosion_mm, "min_voxels": self.options.roi.min_voxels,
-                            "voxels_per_structure": {f"{r.eye}_{r.structure}": r.roi_voxels for r in self.stats}}},
-            "cnr": {"pairs": [list(p) for p in self.options.cnr_pairs],
-                    "definition": "cnr = |mean_a - mean_b| / sigma (noise); cnr_pooled = |mean_a - mean_b| / "
-                                  "sqrt(sd_a^2 + sd_b^2) (ROI SDs, noise and texture)"},
-            "biometry": self.biometry.report() if self.biometry else None,
-            "timings_s": {k: round(v, 2) for k, v in self.timings_s.items()},
-            "warnings": self.warnings,
-        }
 
 
 #: A user-given centre this close to a detected globe is snapped to that globe's fitted centre (less than a
@@ -354,71 +307,6 @@ def _make_symmetric(chosen: dict[str, Attempt], searches: Mapping[str, EyeSearch
             chosen[suspect] = candidate
             return trial_check
     return check
-
-
-NOISE_METHODS = ("auto", "air", "roi", "noise_scan", "difference", "naive")
-NOISE_DEFINITIONS = {
-    "air_background": "air found automatically: > 10 mm outside the head, outside 20 mm bands through each eye "
-                      "along every voxel axis (ghosts), zero-valued and clipped voxels excluded",
-    "roi": "user-given air ROI (zero-valued voxels excluded)",
-    "noise_scan": "noise-only acquisition (every non-zero voxel)",
-    "difference": "per structure from a repeated identical acquisition: sigma = SD_ROI(I1 - I2) / sqrt(2)",
-    "naive_outside_mask": "naive recipe: SD of every voxel outside the structures, for comparison only",
-}
-MODEL_DEFINITIONS = {
-    "rayleigh_sd": "single-channel magnitude, Rayleigh: sigma = SD_background / 0.655",
-    "rayleigh_mean": "single-channel magnitude, Rayleigh: sigma = mean_background / 1.253",
-    "sos": "n-channel sum of squares, central chi: sigma^2 = mean(M^2) / (2n)",
-    "none": "no model: sigma = raw SD (biased for magnitude images)",
-}
-
-
-#: Noise methods that need an input image, in "auto"'s order of preference: the ``PipelineOptions`` field holding
-#: it and how to ask for it.
-_NOISE_INPUTS = {"difference": ("repeat", "a second identical acquisition on the same grid (--repeat IMAGE2)"),
-                 "noise_scan": ("noise_scan", "a noise-only scan (--noise-scan IMAGE)"),
-                 "roi": ("noise_roi", "an air ROI (--noise-roi MASK)")}
-
-
-def resolve_noise_method(options: PipelineOptions) -> str:
-    """The noise method to use: the one asked for (checking its input is given), or "auto"'s choice."""
-    if options.noise_method not in NOISE_METHODS:
-        raise EyeAtlasError(f"noise method must be one of {', '.join(NOISE_METHODS)}, not {options.noise_method!r}")
-    if options.noise_method == "auto":
-        return next((m for m, (field_name, _) in _NOISE_INPUTS.items() if getattr(options, field_name) is not None),
-                    "air")
-    if options.noise_method in _NOISE_INPUTS:
-        field_name, what = _NOISE_INPUTS[options.noise_method]
-        if getattr(options, field_name) is None:
-            raise EyeAtlasError(f"the {options.noise_method} noise method needs {what}")
-    return options.noise_method
-
-
-def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -> Optional[sitk.Image]:
-    """The ROI mask, noise scan or repeat image the method needs, loaded and (ROI, repeat) grid-checked up front."""
-    source = getattr(options, _NOISE_INPUTS[method][0]) if method in _NOISE_INPUTS else None
-    if source is None:
-        return None
-    kind = "mask" if method == "roi" else "intensity"
-    loaded = source if isinstance(source, sitk.Image) else load_image(source, kind=kind).image
-    if method in ("roi", "difference"):
-        require_same_grid(image, loaded, "noise ROI" if method == "roi" else "repeat image")
-    return loaded
-
-
-def estimate_noise(method: str, image: sitk.Image, labels: sitk.Image, options: PipelineOptions,
-                   eye_centres_lps_mm: Sequence[Sequence[float]], noise_input: Optional[sitk.Image]) -> NoiseEstimate:
-    """The image's noise estimate for ``method`` (the difference method measures σ per structure instead)."""
-    model, channels = options.noise_model, options.channels
-    if method == "air":
-        return estimate_noise_from_air(image, model, channels, eye_centres_lps_mm)
-    if method == "roi":
-        return estimate_noise_from_roi(image, noise_input, model, channels)
-    if method == "noise_scan":
-        return estimate_noise_from_noise_scan(noise_input, model, channels)
-    if method == "naive":
-        return naive_outside_mask_noise(image, labels)
-    return NoiseEstimate("difference", None, 0, "", model="none")
 
 
 def _merge_eye_labels(labels: sitk.Image, eye_labels: sitk.Image, offset: int) -> sitk.Image:

@@ -178,7 +178,7 @@ def test_module_choices_match_the_engine():
     assert _enum_values("EyeSide") == {"both", "right", "left"}
     assert _enum_values("Engine") == set(ENGINES) | set(SLICER_ENGINES)  # one registry, extended inside Slicer
     from EyeAtlasSegmentLib.noise import NOISE_MODELS
-    from EyeAtlasSegmentLib.pipeline import NOISE_METHODS
+    from EyeAtlasSegmentLib.noise_methods import NOISE_METHODS
 
     assert _enum_values("NoiseMethod") == set(NOISE_METHODS) - {"auto"}
     assert _enum_values("NoiseModel") == set(NOISE_MODELS)

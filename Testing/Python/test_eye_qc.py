@@ -15,6 +15,7 @@ from EyeAtlasSegmentLib.eye_qc import (MAX_VOLUME_Z, deformable_check, folding_c
                                        symmetry_check, verdict_of, volumes_check)
 from EyeAtlasSegmentLib.eye_segmentation import RETRY_ROTATIONS_DEG, attempt_plan
 from EyeAtlasSegmentLib.normative import population_norm
+from EyeAtlasSegmentLib.outputs import report_content
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, not_segmented_rows
 from EyeAtlasSegmentLib.structures import STRUCTURES
@@ -144,7 +145,7 @@ def test_an_eye_whose_volumes_are_implausible_in_every_attempt_is_refused_and_ge
     left_rows = [r for r in result.stats if r.eye == "left"]
     assert len(left_rows) == 9 and {r.qc_status for r in left_rows} == {"not_segmented"}
     assert any(w.startswith("left eye not segmented: refused by quality control") for w in result.warnings)
-    report = result.report()
+    report = report_content(result)
     assert report["eyes"]["right"]["qc"]["verdict"] == "pass"
     assert {c["name"] for c in report["eyes"]["right"]["qc"]["checks"]} == {
         "deformable", "folding", "globe_position", "volumes"}

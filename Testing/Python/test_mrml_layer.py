@@ -414,7 +414,7 @@ def test_eye_centres_from_markups_by_label_or_side(scene, subject_node):
 def test_repeat_volume_selects_the_difference_method_and_cnr_table_is_built(scene, scene_run, subject, subject_node,
                                                                              synthetic_atlas_dir, monkeypatch):
     from EyeAtlasSegmentLib.cnr import CNR_COLUMNS
-    from EyeAtlasSegmentLib.pipeline import resolve_noise_method
+    from EyeAtlasSegmentLib.noise_methods import resolve_noise_method
     from EyeAtlasSegmentMRML import scene_pipeline
 
     captured = {}

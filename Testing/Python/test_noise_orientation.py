@@ -14,7 +14,8 @@ from EyeAtlasSegmentLib.geometry import direction_lps_from_axis_code, ras_to_lps
 from EyeAtlasSegmentLib.image_io import load_image
 from EyeAtlasSegmentLib.noise import (RAYLEIGH_MEAN_FACTOR, RAYLEIGH_SD_FACTOR, air_region, chi_shape,
                                       estimate_noise_from_air, estimate_noise_from_roi)
-from EyeAtlasSegmentLib.pipeline import PipelineOptions, estimate_noise, load_noise_input, resolve_noise_method
+from EyeAtlasSegmentLib.noise_methods import estimate_noise, load_noise_input, resolve_noise_method
+from EyeAtlasSegmentLib.pipeline import PipelineOptions
 from EyeAtlasSegmentLib.statistics import structure_statistics
 from EyeAtlasSegmentLib.structures import output_label
 from EyeAtlasSegmentLib.synthetic.noise_simulation import magnitude_with_noise

@@ -13,7 +13,8 @@ from EyeAtlasSegmentLib.errors import EyeAtlasError, GridMismatchError
 from EyeAtlasSegmentLib.noise import (RAYLEIGH_SD_FACTOR, NoiseEstimate, estimate_noise_from_air,
                                       estimate_noise_from_noise_scan, estimate_noise_from_roi, ghost_band_mask,
                                       naive_outside_mask_noise, sigma_from_background_samples)
-from EyeAtlasSegmentLib.pipeline import PipelineOptions, resolve_noise_method
+from EyeAtlasSegmentLib.noise_methods import resolve_noise_method
+from EyeAtlasSegmentLib.pipeline import PipelineOptions
 from EyeAtlasSegmentLib.statistics import RoiOptions, erode_mask, structure_statistics
 from EyeAtlasSegmentLib.structures import output_label
 from EyeAtlasSegmentLib.synthetic.noise_simulation import magnitude_with_noise

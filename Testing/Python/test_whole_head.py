@@ -9,6 +9,7 @@ import SimpleITK as sitk
 from EyeAtlasSegmentLib.atlas import load_atlas, load_standard_space
 from EyeAtlasSegmentLib.errors import EyeAtlasError
 from EyeAtlasSegmentLib.geometry import lps_to_ras
+from EyeAtlasSegmentLib.outputs import report_content
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
 from EyeAtlasSegmentLib.synthetic.atlas_generator import STANDARD_GLOBES_RAS_MM
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
@@ -58,5 +59,5 @@ def test_the_pipeline_segments_an_eye_located_via_mni152(synthetic_atlas_dir, su
     eye = result.eyes["right"]
     assert eye.centre_source == "mni152"
     assert np.linalg.norm(np.asarray(eye.centre_ras_mm) - subject.globe_centres_ras_mm["right"]) < 2.0
-    assert result.report()["eyes_located_via"] == "mni152"
+    assert report_content(result)["eyes_located_via"] == "mni152"
     assert any("mni152 whole-head template" in w for w in result.warnings)

@@ -1,0 +1,80 @@
+"""Which noise method a run uses, the input it needs, and the estimate it gives; each method's and noise model's
+definition as ``report.json`` states it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional, Sequence
+
+import SimpleITK as sitk
+
+from .errors import EyeAtlasError
+from .image_io import load_image
+from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_noise_scan, estimate_noise_from_roi,
+                    naive_outside_mask_noise, require_same_grid)
+
+if TYPE_CHECKING:
+    from .pipeline import PipelineOptions
+
+NOISE_METHODS = ("auto", "air", "roi", "noise_scan", "difference", "naive")
+NOISE_DEFINITIONS = {
+    "air_background": "air found automatically: > 10 mm outside the head, outside 20 mm bands through each eye "
+                      "along every voxel axis (ghosts), zero-valued and clipped voxels excluded",
+    "roi": "user-given air ROI (zero-valued voxels excluded)",
+    "noise_scan": "noise-only acquisition (every non-zero voxel)",
+    "difference": "per structure from a repeated identical acquisition: sigma = SD_ROI(I1 - I2) / sqrt(2)",
+    "naive_outside_mask": "naive recipe: SD of every voxel outside the structures, for comparison only",
+}
+MODEL_DEFINITIONS = {
+    "rayleigh_sd": "single-channel magnitude, Rayleigh: sigma = SD_background / 0.655",
+    "rayleigh_mean": "single-channel magnitude, Rayleigh: sigma = mean_background / 1.253",
+    "sos": "n-channel sum of squares, central chi: sigma^2 = mean(M^2) / (2n)",
+    "none": "no model: sigma = raw SD (biased for magnitude images)",
+}
+
+
+#: Noise methods that need an input image, in "auto"'s order of preference: the ``PipelineOptions`` field holding
+#: it and how to ask for it.
+_NOISE_INPUTS = {"difference": ("repeat", "a second identical acquisition on the same grid (--repeat IMAGE2)"),
+                 "noise_scan": ("noise_scan", "a noise-only scan (--noise-scan IMAGE)"),
+                 "roi": ("noise_roi", "an air ROI (--noise-roi MASK)")}
+
+
+def resolve_noise_method(options: PipelineOptions) -> str:
+    """The noise method to use: the one asked for (checking its input is given), or "auto"'s choice."""
+    if options.noise_method not in NOISE_METHODS:
+        raise EyeAtlasError(f"noise method must be one of {', '.join(NOISE_METHODS)}, not {options.noise_method!r}")
+    if options.noise_method == "auto":
+        return next((m for m, (field_name, _) in _NOISE_INPUTS.items() if getattr(options, field_name) is not None),
+                    "air")
+    if options.noise_method in _NOISE_INPUTS:
+        field_name, what = _NOISE_INPUTS[options.noise_method]
+        if getattr(options, field_name) is None:
+            raise EyeAtlasError(f"the {options.noise_method} noise method needs {what}")
+    return options.noise_method
+
+
+def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -> Optional[sitk.Image]:
+    """The ROI mask, noise scan or repeat image the method needs, loaded and (ROI, repeat) grid-checked up front."""
+    source = getattr(options, _NOISE_INPUTS[method][0]) if method in _NOISE_INPUTS else None
+    if source is None:
+        return None
+    kind = "mask" if method == "roi" else "intensity"
+    loaded = source if isinstance(source, sitk.Image) else load_image(source, kind=kind).image
+    if method in ("roi", "difference"):
+        require_same_grid(image, loaded, "noise ROI" if method == "roi" else "repeat image")
+    return loaded
+
+
+def estimate_noise(method: str, image: sitk.Image, labels: sitk.Image, options: PipelineOptions,
+                   eye_centres_lps_mm: Sequence[Sequence[float]], noise_input: Optional[sitk.Image]) -> NoiseEstimate:
+    """The image's noise estimate for ``method`` (the difference method measures σ per structure instead)."""
+    model, channels = options.noise_model, options.channels
+    if method == "air":
+        return estimate_noise_from_air(image, model, channels, eye_centres_lps_mm)
+    if method == "roi":
+        return estimate_noise_from_roi(image, noise_input, model, channels)
+    if method == "noise_scan":
+        return estimate_noise_from_noise_scan(noise_input, model, channels)
+    if method == "naive":
+        return naive_outside_mask_noise(image, labels)
+    return NoiseEstimate("difference", None, 0, "", model="none")
