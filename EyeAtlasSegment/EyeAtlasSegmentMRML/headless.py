@@ -65,12 +65,12 @@ def module_logic(name: str):
     return module.logic()
 
 
-def node_ids(scene) -> set[str]:
+def node_ids(scene: slicer.vtkMRMLScene) -> set[str]:
     """IDs of every node now in the scene."""
     return {scene.GetNthNode(i).GetID() for i in range(scene.GetNumberOfNodes())}
 
 
-def remove_nodes_except(scene, keep_ids: set[str]) -> None:
+def remove_nodes_except(scene: slicer.vtkMRMLScene, keep_ids: set[str]) -> None:
     """Remove every node whose ID is not in ``keep_ids`` (e.g. all nodes added since ``node_ids`` was taken)."""
     for node_id in node_ids(scene) - keep_ids:
         node = scene.GetNodeByID(node_id)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from EyeAtlasSegmentLib.errors import EyeAtlasError
 
+if TYPE_CHECKING:  # annotations only: the node classes
+    import slicer
 
-def eye_centres_from_markups(markups_node, volume_node) -> dict[str, tuple[float, float, float]]:
+
+def eye_centres_from_markups(markups_node: slicer.vtkMRMLMarkupsFiducialNode,
+                             volume_node: slicer.vtkMRMLScalarVolumeNode) -> dict[str, tuple[float, float, float]]:
     """Globe centres (RAS mm, world coordinates) from a point list: at most one point per eye.
 
     A point labelled with "right"/"R…" or "left"/"L…" is that eye; an unlabelled point is the eye on its side

@@ -26,7 +26,8 @@ NOISE_SEGMENT_WORDS = ("noise", "air")
 NOISE_SEGMENT_TYPES = {("SCT", "74947009")}
 
 
-def noise_mask_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None
+def noise_mask_from_segments(segmentation_node: slicer.vtkMRMLSegmentationNode,
+                             volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Optional[Sequence[str]] = None
                              ) -> sitk.Image:
     """Segments (all of them when ``segment_ids`` is None) as one uint8 mask on the volume's grid (the volume's
     voxels are not copied: only its geometry is needed)."""
@@ -44,21 +45,22 @@ def noise_mask_from_segments(segmentation_node, volume_node, segment_ids: Option
     return image
 
 
-def is_noise_segment(segment) -> bool:
+def is_noise_segment(segment: slicer.vtkSegment) -> bool:
     """Whether the segment marks air for the noise σ (``NOISE_SEGMENT_WORDS``, ``NOISE_SEGMENT_TYPES``)."""
     words = set(re.findall(r"[a-z]+", (segment.GetName() or "").lower()))
     coded_type = terminology_type(segment_terminology(segment))
     return bool(words & set(NOISE_SEGMENT_WORDS)) or coded_type in NOISE_SEGMENT_TYPES
 
 
-def noise_segment_ids(segmentation_node) -> list[str]:
+def noise_segment_ids(segmentation_node: slicer.vtkMRMLSegmentationNode) -> list[str]:
     """IDs of the segments that mark air for the noise σ (``is_noise_segment``)."""
     segmentation = segmentation_node.GetSegmentation()
     ids = [segmentation.GetNthSegmentID(i) for i in range(segmentation.GetNumberOfSegments())]
     return [i for i in ids if is_noise_segment(segmentation.GetSegment(i))]
 
 
-def noise_from_segments(segmentation_node, volume_node, segment_ids: Optional[Sequence[str]] = None,
+def noise_from_segments(segmentation_node: slicer.vtkMRMLSegmentationNode,
+                        volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Optional[Sequence[str]] = None,
                         model: str = "rayleigh_sd", channels: int = 1) -> NoiseEstimate:
     """σ from the volume's voxels inside the given segments (air), under ``model``, with the engine's refusals."""
     mask = noise_mask_from_segments(segmentation_node, volume_node, segment_ids)
@@ -67,7 +69,8 @@ def noise_from_segments(segmentation_node, volume_node, segment_ids: Optional[Se
     return estimate
 
 
-def noise_for_segmentation(segmentation_node, volume_node) -> tuple[NoiseEstimate, list[str]]:
+def noise_for_segmentation(segmentation_node: slicer.vtkMRMLSegmentationNode,
+                           volume_node: slicer.vtkMRMLScalarVolumeNode) -> tuple[NoiseEstimate, list[str]]:
     """σ for SNR in Segment Statistics: from the segmentation's noise segments (``is_noise_segment``), else from air
     found automatically in the volume; also returns the noise segments' IDs (they get no SNR themselves).
 
@@ -85,7 +88,8 @@ def noise_for_segmentation(segmentation_node, volume_node) -> tuple[NoiseEstimat
         return NoiseEstimate("undefined", None, 0, str(error)), ids
 
 
-def noise_inputs_key(segmentation_node, volume_node) -> tuple:
+def noise_inputs_key(segmentation_node: slicer.vtkMRMLSegmentationNode,
+                     volume_node: slicer.vtkMRMLScalarVolumeNode) -> tuple:
     """Everything ``noise_for_segmentation`` depends on, as modification times and names: each segment's ID, name,
     tags (terminology) and representations (a labelmap edit), the volume's voxels and geometry, and both parent
     transforms. ``vtkSegmentation.GetMTime()`` changes with none of the segment edits."""
@@ -113,7 +117,8 @@ class SegmentationNoiseCache:
         self._key: Optional[tuple] = None
         self._result: Optional[tuple[NoiseEstimate, list[str]]] = None
 
-    def get(self, segmentation_node, volume_node) -> tuple[NoiseEstimate, list[str]]:
+    def get(self, segmentation_node: slicer.vtkMRMLSegmentationNode,
+            volume_node: slicer.vtkMRMLScalarVolumeNode) -> tuple[NoiseEstimate, list[str]]:
         key = noise_inputs_key(segmentation_node, volume_node)
         if key != self._key:
             self._result = noise_for_segmentation(segmentation_node, volume_node)
@@ -121,7 +126,8 @@ class SegmentationNoiseCache:
         return self._result
 
 
-def globe_centres_lps(segmentation_node, volume_node, image: sitk.Image) -> list[np.ndarray]:
+def globe_centres_lps(segmentation_node: slicer.vtkMRMLSegmentationNode, volume_node: slicer.vtkMRMLScalarVolumeNode,
+                      image: sitk.Image) -> list[np.ndarray]:
     """Centroids (LPS mm) of the segments named "… globe": the eyes, whose ghost bands are kept out of the air."""
     segmentation = segmentation_node.GetSegmentation()
     centres = []

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import vtk
 
 from EyeAtlasSegmentLib.structures import EYES, STRUCTURE_BY_LABEL
 
+if TYPE_CHECKING:  # annotations only: the node classes
+    import slicer
+
 _SERIES_COLOURS = {"right": (0.85, 0.33, 0.10), "left": (0.00, 0.45, 0.74)}
 
 
-def _bar_chart(scene, name: str, titles: tuple[str, str, str], points_by_eye: dict):
+def _bar_chart(scene: slicer.vtkMRMLScene, name: str, titles: tuple[str, str, str],
+               points_by_eye: dict) -> slicer.vtkMRMLPlotChartNode:
     """A chart with one bar series per eye; ``points_by_eye[eye]`` = [(x, bar label, y), ...].
 
     Each eye's points get their own table (x, label, y) so that bars of both eyes share the x axis.
@@ -49,7 +55,8 @@ def _rows_by_eye(table) -> dict:
     return {eye: [r for r in range(table.GetNumberOfRows()) if eye_column.GetValue(r) == eye] for eye in EYES}
 
 
-def snr_plot(scene, stats_table_node, name: str):
+def snr_plot(scene: slicer.vtkMRMLScene, stats_table_node: slicer.vtkMRMLTableNode,
+             name: str) -> slicer.vtkMRMLPlotChartNode:
     """SNR over atlas label (1-9), one bar series per eye in the statistics table."""
     table = stats_table_node.GetTable()
     points = {eye: [(label, STRUCTURE_BY_LABEL[label].name, table.GetValueByName(r, "snr").ToDouble())
@@ -60,7 +67,8 @@ def snr_plot(scene, stats_table_node, name: str):
                                     "SNR (mean / noise sigma)"), points)
 
 
-def cnr_plot(scene, cnr_table_node, name: str):
+def cnr_plot(scene: slicer.vtkMRMLScene, cnr_table_node: slicer.vtkMRMLTableNode,
+             name: str) -> slicer.vtkMRMLPlotChartNode:
     """CNR (|mean_a − mean_b| / σ) per structure pair, numbered in table order, one bar series per eye."""
     table = cnr_table_node.GetTable()
     points = {eye: [(n + 1, f"{table.GetValueByName(r, 'structure_a').ToString()} – "

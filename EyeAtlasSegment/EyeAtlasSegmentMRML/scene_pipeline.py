@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from EyeAtlasSegmentLib.atlas import resolve_atlas_folder
 from EyeAtlasSegmentLib.errors import AtlasError, Cancelled, EyeAtlasError
@@ -27,19 +27,22 @@ from .table_nodes import biometry_table, cnr_table, statistics_table
 from .transform_nodes import transform_node_from_sitk
 from .volume_nodes import image_from_volume_node, loaded_image_from_volume_node
 
+if TYPE_CHECKING:  # annotations only: the node classes
+    import slicer
+
 
 @dataclass
 class SceneResult:
     """The nodes one run filled or created, and the engine's full result (report, statistics, noise estimate)."""
 
-    segmentation: object  # vtkMRMLSegmentationNode on the input volume's grid
-    table: object  # vtkMRMLTableNode, one row per eye × structure
-    cnr_table: object  # vtkMRMLTableNode, one row per eye × structure pair
-    plot_chart: object  # vtkMRMLPlotChartNode, SNR per structure
-    cnr_chart: object  # vtkMRMLPlotChartNode, CNR per structure pair
-    transforms: dict  # eye → vtkMRMLTransformNode (atlas → patient; place atlas volumes under it)
+    segmentation: slicer.vtkMRMLSegmentationNode  # on the input volume's grid
+    table: slicer.vtkMRMLTableNode  # one row per eye × structure
+    cnr_table: slicer.vtkMRMLTableNode  # one row per eye × structure pair
+    plot_chart: slicer.vtkMRMLPlotChartNode  # SNR per structure
+    cnr_chart: slicer.vtkMRMLPlotChartNode  # CNR per structure pair
+    transforms: dict[str, slicer.vtkMRMLTransformNode]  # per eye: atlas → patient (place atlas volumes under it)
     pipeline: PipelineResult
-    biometry_table: object = None  # vtkMRMLTableNode, one row per eye × measure with population z-scores
+    biometry_table: Optional[slicer.vtkMRMLTableNode] = None  # one row per eye × measure, with population z-scores
 
 
 def atlas_folder_problem(atlas_folder: str | Path, sex: str) -> Optional[str]:
@@ -60,7 +63,7 @@ def _is_node(value, class_name: str) -> bool:
     return hasattr(value, "IsA") and value.IsA(class_name)
 
 
-def engine_options(options: PipelineOptions, volume_node) -> PipelineOptions:
+def engine_options(options: PipelineOptions, volume_node: slicer.vtkMRMLScalarVolumeNode) -> PipelineOptions:
     """``options`` with the MRML nodes it may hold turned into what the engine takes.
 
     ``noise_roi``: a segmentation node (all its segments, on the volume's grid) or a labelmap volume node;
@@ -94,7 +97,8 @@ def cancellable(progress: Optional[ProgressCallback], is_cancelled: CancelCheck)
     return report
 
 
-def move_segments(source_node, output_node, reference_volume_node) -> None:
+def move_segments(source_node: slicer.vtkMRMLSegmentationNode, output_node: slicer.vtkMRMLSegmentationNode,
+                  reference_volume_node: slicer.vtkMRMLScalarVolumeNode) -> None:
     """Put the segments of ``source_node`` into ``output_node`` (replacing its own; it keeps its name and ID), then
     remove ``source_node`` and its display nodes from the scene."""
     output_node.CopyContent(source_node, True)
@@ -107,8 +111,10 @@ def move_segments(source_node, output_node, reference_volume_node) -> None:
         scene.RemoveNode(node)
 
 
-def run_in_scene(volume_node, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
-                 output_segmentation=None, progress: Optional[ProgressCallback] = None,
+def run_in_scene(volume_node: slicer.vtkMRMLScalarVolumeNode, atlas_dir: str | Path,
+                 options: PipelineOptions = PipelineOptions(),
+                 output_segmentation: Optional[slicer.vtkMRMLSegmentationNode] = None,
+                     progress: Optional[ProgressCallback] = None,
                  is_cancelled: CancelCheck = lambda: False, name: Optional[str] = None) -> SceneResult:
     """Segment the eyes of ``volume_node`` and add the results to its scene.
 

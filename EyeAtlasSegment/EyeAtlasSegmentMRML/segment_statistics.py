@@ -40,7 +40,8 @@ class SegmentScalarStatistics:
     snr: Optional[float]
 
 
-def segment_stencil(segmentation_node, segment_id: str, volume_node):
+def segment_stencil(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str,
+                    volume_node: slicer.vtkMRMLScalarVolumeNode):
     """The segment as a ``vtkImageStencilData`` on the volume's voxel grid (nearest-neighbour resampling)."""
     reference = slicer.vtkOrientedImageData()
     reference.SetExtent(volume_node.GetImageData().GetExtent())
@@ -69,7 +70,8 @@ def segment_stencil(segmentation_node, segment_id: str, volume_node):
     return stencil.GetOutput()
 
 
-def segment_scalar_statistics(segmentation_node, segment_id: str, volume_node,
+def segment_scalar_statistics(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str,
+                              volume_node: slicer.vtkMRMLScalarVolumeNode,
                               noise: Optional[NoiseEstimate] = None) -> SegmentScalarStatistics:
     """Voxel count, volume (mm³), mean, sample SD, median of the volume inside the segment; SNR when σ is known."""
     stencil = segment_stencil(segmentation_node, segment_id, volume_node)
@@ -92,7 +94,8 @@ def segment_scalar_statistics(segmentation_node, segment_id: str, volume_node,
                                    mean, stdev, median, snr)
 
 
-def all_segment_statistics(segmentation_node, volume_node,
+def all_segment_statistics(segmentation_node: slicer.vtkMRMLSegmentationNode,
+                           volume_node: slicer.vtkMRMLScalarVolumeNode,
                            noise: Optional[NoiseEstimate] = None) -> list[SegmentScalarStatistics]:
     """``segment_scalar_statistics`` for every segment, in segment order."""
     segmentation = segmentation_node.GetSegmentation()
@@ -137,7 +140,8 @@ def undefined_snr_values(note: str) -> dict[str, SnrValue]:
     return values
 
 
-def snr_values(segmentation_node, segment_id: str, volume_node,
+def snr_values(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str,
+               volume_node: slicer.vtkMRMLScalarVolumeNode,
                noise_cache: SegmentationNoiseCache) -> dict[str, SnrValue]:
     """Every SNR measurement of one segment, each a value of its declared type (``SNR_MEASUREMENTS``).
 

@@ -33,7 +33,7 @@ def terminology_entry(category: Code, type_: Code, type_modifier: Optional[Code]
                      ANATOMIC_CONTEXT, _code_field(region), _code_field(region_modifier)))
 
 
-def set_segment_terminology(segment, entry: str) -> None:
+def set_segment_terminology(segment: slicer.vtkSegment, entry: str) -> None:
     """Give the segment this terminology: ``SetTerminology`` where Slicer has it (5.10+), else its tag (5.8)."""
     if hasattr(segment, "SetTerminology"):
         segment.SetTerminology(entry)
@@ -41,12 +41,12 @@ def set_segment_terminology(segment, entry: str) -> None:
         set_segment_terminology_tag(segment, entry)
 
 
-def set_segment_terminology_tag(segment, entry: str) -> None:
+def set_segment_terminology_tag(segment: slicer.vtkSegment, entry: str) -> None:
     """The Slicer 5.8 way (what 5.10's ``SetTerminology`` does): the terminology tag."""
     segment.SetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), entry)
 
 
-def segment_terminology(segment) -> str:
+def segment_terminology(segment: slicer.vtkSegment) -> str:
     """The segment's terminology string ("" when it has none), read from its tag (every Slicer version)."""
     entry = vtk.reference("")
     return str(entry) if segment.GetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), entry) else ""

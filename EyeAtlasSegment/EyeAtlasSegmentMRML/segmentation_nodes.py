@@ -26,7 +26,8 @@ def structure_terminology(eye: str, atlas_label: int) -> str:
     return terminology_entry(term.category, term.type, type_modifier=side)
 
 
-def eye_color_table(scene, eyes: Iterable[str], name: str = "EyeAtlasSegment colors"):
+def eye_color_table(scene: slicer.vtkMRMLScene, eyes: Iterable[str],
+                    name: str = "EyeAtlasSegment colors") -> slicer.vtkMRMLColorTableNode:
     """A colour table node: output label value → segment name and colour."""
     eyes = [e for e in EYES if e in set(eyes)]
     colors = scene.AddNewNodeByClass("vtkMRMLColorTableNode", scene.GenerateUniqueName(name))
@@ -41,8 +42,9 @@ def eye_color_table(scene, eyes: Iterable[str], name: str = "EyeAtlasSegment col
     return colors
 
 
-def segmentation_from_labels(scene, labels: sitk.Image, reference_volume_node, eyes: Sequence[str],
-                             name: str):
+def segmentation_from_labels(scene: slicer.vtkMRMLScene, labels: sitk.Image,
+                             reference_volume_node: slicer.vtkMRMLScalarVolumeNode, eyes: Sequence[str],
+                             name: str) -> slicer.vtkMRMLSegmentationNode:
     """A segmentation node with one segment per structure present in ``labels`` (on the reference volume's grid).
 
     Segments are named "Right lens", …, coloured like ``eye_color_table`` and coded (``structure_terminology``); the
@@ -72,7 +74,8 @@ def segmentation_from_labels(scene, labels: sitk.Image, reference_volume_node, e
     return segmentation
 
 
-def labels_from_segmentation(segmentation_node, reference_volume_node) -> np.ndarray:
+def labels_from_segmentation(segmentation_node: slicer.vtkMRMLSegmentationNode,
+                             reference_volume_node: slicer.vtkMRMLScalarVolumeNode) -> np.ndarray:
     """Label array (k, j, i) on the reference volume's grid: each eye-structure segment, found by its name, gets its
     output label value (right 1-9, left 11-19); other segments are ignored."""
     value_by_name = {segment_name(eye, s.label): output_label(eye, s.label) for eye in EYES for s in STRUCTURES}

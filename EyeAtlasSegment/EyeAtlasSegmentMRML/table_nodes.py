@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import vtk
 
 from EyeAtlasSegmentLib.cnr import CNR_COLUMNS, CnrRow
 from EyeAtlasSegmentLib.population import BIOMETRY_COLUMNS, BiometryRow
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, StructureStats
+
+if TYPE_CHECKING:  # annotations only: the node classes
+    import slicer
 
 #: Column → (unit label, description). Intensities are in the image's own arbitrary units.
 COLUMN_INFO = {
@@ -93,23 +96,24 @@ def _column(name: str):
     return array
 
 
-def statistics_table(scene, stats: Sequence[StructureStats], name: str):
+def statistics_table(scene: slicer.vtkMRMLScene, stats: Sequence[StructureStats], name: str) -> slicer.vtkMRMLTableNode:
     """A table node with the engine's statistics (``CSV_COLUMNS``); undefined numbers are NaN."""
     return rows_table(scene, CSV_COLUMNS, COLUMN_INFO, stats, name)
 
 
-def cnr_table(scene, rows: Sequence[CnrRow], name: str):
+def cnr_table(scene: slicer.vtkMRMLScene, rows: Sequence[CnrRow], name: str) -> slicer.vtkMRMLTableNode:
     """A table node with the engine's CNR rows (``CNR_COLUMNS``); undefined numbers are NaN."""
     return rows_table(scene, CNR_COLUMNS, CNR_COLUMN_INFO, rows, name)
 
 
-def biometry_table(scene, rows: Sequence[BiometryRow], name: str):
+def biometry_table(scene: slicer.vtkMRMLScene, rows: Sequence[BiometryRow], name: str) -> slicer.vtkMRMLTableNode:
     """A table node with the engine's biometry rows (``BIOMETRY_COLUMNS``): every volume and length of each eye
     against the population; undefined numbers are NaN."""
     return rows_table(scene, BIOMETRY_COLUMNS, BIOMETRY_COLUMN_INFO, rows, name)
 
 
-def rows_table(scene, column_names: Sequence[str], info: dict, rows: Sequence, name: str):
+def rows_table(scene: slicer.vtkMRMLScene, column_names: Sequence[str], info: dict, rows: Sequence,
+               name: str) -> slicer.vtkMRMLTableNode:
     """A table node from rows with ``as_row()``: typed columns, units and descriptions from ``info``."""
     table_node = scene.AddNewNodeByClass("vtkMRMLTableNode", scene.GenerateUniqueName(name))
     columns = {column: _column(column) for column in column_names}

@@ -20,7 +20,8 @@ def _scratch_file(suffix: str) -> Path:
     return Path(handle.name)
 
 
-def transform_node_from_sitk(scene, transform: sitk.Transform, name: str):
+def transform_node_from_sitk(scene: slicer.vtkMRMLScene, transform: sitk.Transform,
+                             name: str) -> slicer.vtkMRMLTransformNode:
     """A new transform node holding ``transform`` (patient → atlas, LPS) as its "from parent" transform."""
     path = _scratch_file(".h5")
     try:

@@ -18,14 +18,15 @@ from EyeAtlasSegmentLib.geometry import ijk_to_ras_affine, set_geometry_from_ras
 from EyeAtlasSegmentLib.image_io import LoadedImage
 
 
-def ijk_to_ras_of_node(volume_node) -> np.ndarray:
+def ijk_to_ras_of_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -> np.ndarray:
     """4×4 voxel → RAS mm matrix of a volume node (its parent transform is not applied)."""
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
     return slicer.util.arrayFromVTKMatrix(matrix)
 
 
-def image_from_volume_node(volume_node, pixel_type: int = sitk.sitkFloat32) -> sitk.Image:
+def image_from_volume_node(volume_node: slicer.vtkMRMLScalarVolumeNode,
+                           pixel_type: int = sitk.sitkFloat32) -> sitk.Image:
     """The node's voxels as a SimpleITK image (LPS geometry) on the same grid."""
     if volume_node is None or volume_node.GetImageData() is None:
         raise InputImageError("the selected volume has no image data")
@@ -38,7 +39,7 @@ def image_from_volume_node(volume_node, pixel_type: int = sitk.sitkFloat32) -> s
     return image
 
 
-def loaded_image_from_volume_node(volume_node) -> LoadedImage:
+def loaded_image_from_volume_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -> LoadedImage:
     """A volume node as the engine's input image (its parent transform is ignored, with a warning)."""
     image = image_from_volume_node(volume_node)
     if min(image.GetSize()) < 8:
@@ -54,8 +55,8 @@ def loaded_image_from_volume_node(volume_node) -> LoadedImage:
     return LoadedImage(image, ijk_to_ras_affine(image), source, "mrml", False, warnings, metadata)
 
 
-def add_volume_node(scene, image: sitk.Image, name: str, labelmap: bool = False,
-                    node=None):
+def add_volume_node(scene: slicer.vtkMRMLScene, image: sitk.Image, name: str, labelmap: bool = False,
+                    node=None) -> slicer.vtkMRMLVolumeNode:
     """A new (or the given) scalar/labelmap volume node holding ``image`` with its exact grid."""
     if node is None:
         class_name = "vtkMRMLLabelMapVolumeNode" if labelmap else "vtkMRMLScalarVolumeNode"
