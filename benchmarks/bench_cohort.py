@@ -3,8 +3,9 @@ the cost projected to 1,000 and to 1,210 subjects (the MR-Eye population).
 
 Each run segments the same synthetic 1 mm whole heads (both eyes, default options, SYNTHETIC atlas) into a fresh
 output folder on a local Dask cluster (``eye-atlas-segment cohort`` with ``--workers N``; one worker gets all the
-cores as ITK threads, two share them). Usage:
-``python benchmarks/bench_cohort.py [--heads 20] [--workers 1 2]`` (needs the ``cohort`` extra).
+cores as ITK threads, two share them; ``--itk-threads 1`` gives every worker one thread, to show how the work scales
+with workers alone). Usage:
+``python benchmarks/bench_cohort.py [--heads 20] [--workers 1 2] [--itk-threads N]`` (needs the ``cohort`` extra).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def write_heads(folder: Path, count: int) -> None:
         sitk.WriteImage(sitk.Cast(sitk.Round(image), sitk.sitkInt16), str(folder / f"head{seed:02d}.nii.gz"))
 
 
-def run(heads: Path, atlas: Path, out: Path, workers: int) -> dict:
+def run(heads: Path, atlas: Path, out: Path, workers: int, itk_threads: int | None) -> dict:
     start = time.perf_counter()
-    result = run_cohort(discover(heads), atlas, out, PipelineOptions(), DaskSettings(workers=workers), quiet=True)
+    result = run_cohort(discover(heads), atlas, out, PipelineOptions(),
+                        DaskSettings(workers=workers, itk_threads=itk_threads), quiet=True)
     wall_s = time.perf_counter() - start
     markers = [json.loads(p.read_text(encoding="utf-8")) for p in (out / ".eye-atlas-segment" / "done").glob("*.json")]
     return {"workers": workers, "done": result.counts["done"], "failed": result.failed, "wall_s": wall_s,
@@ -57,16 +59,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--heads", type=int, default=20)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--itk-threads", type=int, default=None,
+                        help="ITK threads per worker (default: the cores shared among the workers)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-cohort-"))
     try:
         atlas = make_synthetic_atlas(work / "atlas", sexes=("combined",), standard_spaces=())
         write_heads(work / "heads", args.heads)
-        rows = [run(work / "heads", atlas, work / f"out{n}", n) for n in args.workers]
+        rows = [run(work / "heads", atlas, work / f"out{n}", n, args.itk_threads) for n in args.workers]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     base = rows[0]
-    print(f"{args.heads} synthetic 1 mm heads, both eyes, {os.cpu_count()} cores")
+    threads = f"{args.itk_threads} ITK thread(s) per worker" if args.itk_threads else "ITK threads = cores ÷ workers"
+    print(f"{args.heads} synthetic 1 mm heads, both eyes, {os.cpu_count()} cores, {threads}")
     print("| workers | done / failed | wall s | images per hour | speed-up | median s per image (in its worker) "
           "| peak memory per worker MB | 1,000 subjects on this machine, h |")
     print("|---|---|---|---|---|---|---|---|")
