@@ -243,7 +243,8 @@ def main() -> None:
     by_family = {f: r for f, r in by_family.items() if r}
 
     n_eyes = {f: 2 * len(r) for f, r in by_family.items()}
-    print(f"Engine {args.engine}{''.join(' ' + s for s in args.set)}; SYNTHETIC atlas; eyes: " + ", ".join(f"{f} {n}" for f, n in n_eyes.items())
+    settings = "".join(" --set " + s for s in args.set)
+    print(f"Engine {args.engine}{settings}; SYNTHETIC atlas; eyes: " + ", ".join(f"{f} {n}" for f, n in n_eyes.items())
           + ". Dice mean ± SD over eyes; a refused eye counts 0 in \"all eyes\".\n")
     print("\n".join(_structure_table(by_family)) + "\n")
     print("\n".join(_case_table([r for results in by_family.values() for r in results])) + "\n")

@@ -30,14 +30,16 @@ import numpy as np
 import SimpleITK as sitk
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing" / "Python"))
 
 from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
-from EyeAtlasSegmentLib.geometry import LPS_TO_RAS  # noqa: E402
+from EyeAtlasSegmentLib.geometry import LPS_TO_RAS, voxel_centres_lps  # noqa: E402
 from EyeAtlasSegmentLib.registration import label_centroid_lps  # noqa: E402
 from EyeAtlasSegmentLib.structures import STRUCTURES  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.evaluation.orbit_anatomy import right_orbit_labels_and_tissues  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.evaluation_family import EVALUATION_CASES, make_evaluation_subject  # noqa: E402
+from helpers import dice_per_structure  # noqa: E402
 
 SCALES = np.round(np.arange(0.80, 1.0001, 0.02), 2)
 #: Distinct pseudo-intensities for labels 0-9 (label-to-label registration).
@@ -46,19 +48,9 @@ CROP_HALF_WIDTH_MM = 40.0
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Dice of each of the nine structures between two label arrays of the same shape."""
-    return {s.key: float(2 * np.sum((a == s.label) & (b == s.label)) / max(1, np.sum(a == s.label) + np.sum(b == s.label)))
-            for s in STRUCTURES}
-
-
-def _points_ras_mm(image: sitk.Image) -> np.ndarray:
-    """RAS coordinates (mm) of every voxel centre, in the array's k, j, i order."""
-    size = image.GetSize()
-    k, j, i = np.meshgrid(*(np.arange(n) for n in size[::-1]), indexing="ij")
-    ijk = np.stack([i.ravel(), j.ravel(), k.ravel()], axis=1).astype(float)
-    direction = np.asarray(image.GetDirection()).reshape(3, 3)
-    lps = ijk * np.asarray(image.GetSpacing()) @ direction.T + np.asarray(image.GetOrigin())
-    return lps @ LPS_TO_RAS.T
+    """Dice of each of the nine structures (right-eye labels) between two label arrays of the same shape."""
+    as_image = [sitk.GetImageFromArray(np.asarray(x).reshape(1, -1)) for x in (a, b)]  # any shape, as one row
+    return dice_per_structure(*as_image, "right")
 
 
 def _eye_centre_mm(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -69,7 +61,7 @@ def similarity_ceiling(atlas_dir: Path) -> tuple[float, dict[str, float]]:
     """(best scale, Dice per structure) of the atlas against the evaluation orbit, globes aligned, no rotation."""
     atlas = load_atlas(atlas_dir, "combined")
     atlas_labels = sitk.GetArrayFromImage(atlas.labels).ravel()
-    points = _points_ras_mm(atlas.labels)
+    points = voxel_centres_lps(atlas.labels).reshape(-1, 3) @ LPS_TO_RAS.T  # RAS mm, in the array's order
     atlas_centre = _eye_centre_mm(points, atlas_labels)
     model_grid = np.mgrid[-15:15:0.5, -15:15:0.5, -15:15:0.5].reshape(3, -1).T
     model_labels, _ = right_orbit_labels_and_tissues(model_grid)
@@ -104,7 +96,8 @@ def syn_ceiling(atlas_dir: Path, count: int) -> list[tuple[str, dict[str, float]
             right = sitk.GetImageFromArray(np.where(right <= 9, right, 0).astype(np.uint8))
             right.CopyInformation(truth)
             centre = label_centroid_lps(right)
-            corners = [right.TransformPhysicalPointToIndex(tuple(centre + sign * CROP_HALF_WIDTH_MM)) for sign in (-1, 1)]
+            corners = [right.TransformPhysicalPointToIndex(tuple(centre + sign * CROP_HALF_WIDTH_MM))
+                       for sign in (-1, 1)]
             low = np.clip(np.minimum(*corners), 0, None)
             high = np.minimum(np.maximum(*corners), np.array(right.GetSize()) - 1)
             fixed_labels = right[int(low[0]):int(high[0]), int(low[1]):int(high[1]), int(low[2]):int(high[2])]

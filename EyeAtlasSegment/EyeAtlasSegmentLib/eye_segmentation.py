@@ -17,12 +17,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from .atlas import Atlas
+from .callbacks import CancelCheck, ProgressCallback
 from .engines import ENGINE_MODULES, get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError, RegistrationError
 from .eye_qc import QcCheck, globe_offset_check, verdict_of, volumes_check
 from .geometry import voxel_volume_mm3
 from .label_transfer import warp_labels
-from .callbacks import CancelCheck, ProgressCallback
 from .registration import RegistrationEngine, RegistrationResult, label_centroid_lps, register_eye
 from .structures import STRUCTURES
 

@@ -16,6 +16,7 @@ import SimpleITK as sitk
 
 from .atlas import Atlas, load_atlas, mirror_atlas
 from .biometry import measure_biometry
+from .callbacks import CancelCheck, ProgressCallback
 from .engines import get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError
 from .eye_qc import QcCheck, symmetry_check
@@ -28,7 +29,6 @@ from .noise import NoiseEstimate
 from .noise_methods import estimate_noise, load_noise_input, resolve_noise_method
 from .normative import population_norm
 from .population import BiometryResult, compare_with_population
-from .callbacks import CancelCheck, ProgressCallback
 from .registration import RegistrationEngine, RegistrationResult
 from .statistics import RoiOptions, StructureStats, not_segmented_rows, structure_statistics
 from .structures import EYE_LABEL_OFFSET, EYES

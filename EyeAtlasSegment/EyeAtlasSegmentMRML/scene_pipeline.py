@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from EyeAtlasSegmentLib.atlas import resolve_atlas_folder
+from EyeAtlasSegmentLib.callbacks import CancelCheck, ProgressCallback
 from EyeAtlasSegmentLib.errors import AtlasError, Cancelled, EyeAtlasError
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, PipelineResult, run_pipeline
-from EyeAtlasSegmentLib.callbacks import CancelCheck, ProgressCallback
 from EyeAtlasSegmentLib.structures import EYES
 
 from .headless import node_ids, remove_nodes_except
@@ -114,7 +114,7 @@ def move_segments(source_node: slicer.vtkMRMLSegmentationNode, output_node: slic
 def run_in_scene(volume_node: slicer.vtkMRMLScalarVolumeNode, atlas_dir: str | Path,
                  options: PipelineOptions = PipelineOptions(),
                  output_segmentation: Optional[slicer.vtkMRMLSegmentationNode] = None,
-                     progress: Optional[ProgressCallback] = None,
+                 progress: Optional[ProgressCallback] = None,
                  is_cancelled: CancelCheck = lambda: False, name: Optional[str] = None) -> SceneResult:
     """Segment the eyes of ``volume_node`` and add the results to its scene.
 

@@ -26,8 +26,8 @@ import SimpleITK as sitk
 import slicer
 
 from EyeAtlasSegmentLib.engines import register_engine
-from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError, library_reason
 from EyeAtlasSegmentLib.callbacks import ProgressCallback
+from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError, library_reason
 from EyeAtlasSegmentLib.registration import EngineOutput, RegistrationMasks
 
 from . import RESOURCES

@@ -1,10 +1,10 @@
 """Optional engine: the default engine's linear stages, then ANTs SyN through antspyx
 (``pip install "eye-atlas-segment[ants]"``).
 
-The linear part is SimpleITK's globe-anchored rigid → similarity → orbit rotation (``SimpleITKEngine.linear_stages``),
-so both engines find the eye the same way; the deformable part is ANTs SyN (``SyNOnly``, Mattes MI), masked to the
-orbit, started from that linear transform. ANTs writes its warp to a file; it is read back as a SimpleITK
-displacement field so that label transfer is the same for every engine.
+The linear part is SimpleITK's globe-anchored rigid → similarity → orbit rotation
+(``SimpleITKEngine.linear_stages``), so both engines find the eye the same way; the deformable part is ANTs SyN
+(``SyNOnly``, Mattes MI), masked to the orbit, started from that linear transform. ANTs writes its warp to a file;
+it is read back as a SimpleITK displacement field so that label transfer is the same for every engine.
 
 Measured (README, "Deformable stage"): SyN follows the thin structures of an anatomy unlike the template's far
 better than the default's 6 × 6 × 6 B-spline; ANTs' own rigid → affine start was not robust to rotated eyes or T2.
@@ -20,8 +20,8 @@ from typing import Optional, Sequence
 
 import SimpleITK as sitk
 
-from ..errors import EyeAtlasError
 from ..callbacks import ProgressCallback
+from ..errors import EyeAtlasError
 from ..registration import EngineOutput, RegistrationMasks
 from .simpleitk_engine import SimpleITKEngine, SimpleITKSettings
 
