@@ -21,8 +21,12 @@ from slicer import vtkMRMLMarkupsFiducialNode, vtkMRMLScalarVolumeNode, vtkMRMLS
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
-from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
-                                           ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleLogic,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
 from slicer.util import VTKObservationMixin
 
 ATLAS_FOLDER_SETTING = "EyeAtlasSegment/AtlasFolder"
@@ -347,7 +351,8 @@ class EyeAtlasSegmentLogic(ScriptedLoadableModuleLogic):
         method = p.noiseMethod
         return PipelineOptions(
             sex=p.sex.value, eyes=EYES if p.eye == EyeSide.BOTH else (p.eye.value,), engine=p.engine.value,
-            centres_ras_mm=p.eyeCentres if p.eyeCentres is not None else {}, noise_method=method.value, noise_model=p.noiseModel.value,
+            centres_ras_mm=p.eyeCentres if p.eyeCentres is not None else {}, noise_method=method.value,
+            noise_model=p.noiseModel.value,
             channels=p.channels,
             noise_roi=p.noiseSegmentation if method == NoiseMethod.ROI else None,
             repeat=p.repeatVolume if method == NoiseMethod.DIFFERENCE else None,

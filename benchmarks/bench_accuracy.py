@@ -31,17 +31,14 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing" / "Python"))
-
-from EyeAtlasSegmentLib.engines.simpleitk_engine import SimpleITKEngine, SimpleITKSettings  # noqa: E402
-from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
-from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline  # noqa: E402
-from EyeAtlasSegmentLib.structures import EYES, STRUCTURES  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.evaluation_family import EVALUATION_CASES, make_evaluation_subject  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
-from helpers import dice_per_structure  # noqa: E402
+from EyeAtlasSegmentLib.engines.simpleitk_engine import SimpleITKEngine, SimpleITKSettings
+from EyeAtlasSegmentLib.errors import EyeAtlasError
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
+from EyeAtlasSegmentLib.structures import EYES, STRUCTURES
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
+from EyeAtlasSegmentLib.synthetic.evaluation_family import EVALUATION_CASES, make_evaluation_subject
+from EyeAtlasSegmentLib.synthetic.scoring import dice_per_structure
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
 #: The tuning-family grids of bench_engines.py --vary-grid.
 TUNING_GRIDS = (("RAS", (1.0, 1.0, 1.0)), ("LPS", (0.9, 0.9, 1.3)), ("PIR", (1.1, 1.1, 1.1)), ("LAS", (1.0, 1.0, 1.5)))

@@ -29,17 +29,14 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing" / "Python"))
-
-from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
-from EyeAtlasSegmentLib.geometry import LPS_TO_RAS, voxel_centres_lps  # noqa: E402
-from EyeAtlasSegmentLib.registration import label_centroid_lps  # noqa: E402
-from EyeAtlasSegmentLib.structures import STRUCTURES  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.evaluation.orbit_anatomy import right_orbit_labels_and_tissues  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.evaluation_family import EVALUATION_CASES, make_evaluation_subject  # noqa: E402
-from helpers import dice_per_structure  # noqa: E402
+from EyeAtlasSegmentLib.atlas import load_atlas
+from EyeAtlasSegmentLib.geometry import LPS_TO_RAS, voxel_centres_lps
+from EyeAtlasSegmentLib.registration import label_centroid_lps
+from EyeAtlasSegmentLib.structures import STRUCTURES
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
+from EyeAtlasSegmentLib.synthetic.evaluation.orbit_anatomy import right_orbit_labels_and_tissues
+from EyeAtlasSegmentLib.synthetic.evaluation_family import EVALUATION_CASES, make_evaluation_subject
+from EyeAtlasSegmentLib.synthetic.scoring import dice_per_structure
 
 SCALES = np.round(np.arange(0.80, 1.0001, 0.02), 2)
 #: Distinct pseudo-intensities for labels 0-9 (label-to-label registration).

@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
-
-from EyeAtlasSegmentLib.biometry import MEASURES, measure_biometry  # noqa: E402
-from EyeAtlasSegmentLib.synthetic import eye_model  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.analytic_eye import AnalyticEye, Muscle, analytic_eyes_image, eyes_on_grid  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.tissues import intensity_lut  # noqa: E402
+from EyeAtlasSegmentLib.biometry import MEASURES, measure_biometry
+from EyeAtlasSegmentLib.synthetic import eye_model
+from EyeAtlasSegmentLib.synthetic.analytic_eye import AnalyticEye, Muscle, analytic_eyes_image, eyes_on_grid
+from EyeAtlasSegmentLib.synthetic.tissues import intensity_lut
 
 GRIDS = {"1 mm, axis-aligned": ((1.0, 1.0, 1.0), False), "1 mm, rotated": ((1.0, 1.0, 1.0), True),
          "0.8 × 1.0 × 1.5 mm, rotated": ((0.8, 1.0, 1.5), True), "0.5 × 0.5 × 3 mm, rotated": ((0.5, 0.5, 3.0), True)}
@@ -50,7 +47,8 @@ def model_eye_truth() -> dict[str, float]:
     m = eye_model
     lens_front = m.LENS_CENTRE_EYE_MM[1] + m.LENS_SEMI_AXES_MM[1]
     inner = m.GLOBE_SEMI_AXES_MM - m.SCLERA_THICKNESS_MM
-    truth = {"axial_length": lens_front + inner[1], "anterior_offset": m.CORNEA_CENTRE_Y_MM + m.CORNEA_RADIUS_MM - lens_front,
+    truth = {"axial_length": lens_front + inner[1],
+             "anterior_offset": m.CORNEA_CENTRE_Y_MM + m.CORNEA_RADIUS_MM - lens_front,
              "lens_thickness": 2 * m.LENS_SEMI_AXES_MM[1],
              "lens_diameter": 2 * float(np.sqrt(m.LENS_SEMI_AXES_MM[0] * m.LENS_SEMI_AXES_MM[2])),
              "globe_horizontal_diameter": 2 * inner[0], "globe_vertical_diameter": 2 * inner[2],
@@ -96,7 +94,7 @@ def print_table(title: str, errors, fallbacks, seconds, n_eyes: int) -> None:
 def run(trials: int, rng: np.random.Generator, draw_trial) -> tuple[dict, dict, dict]:
     """Errors per grid and measure, cornea fallbacks and timings over ``trials`` drawn by ``draw_trial``."""
     errors = {grid: {m: [] for m in MEASURES} for grid in GRIDS}
-    fallbacks = {grid: 0 for grid in GRIDS}
+    fallbacks = dict.fromkeys(GRIDS, 0)
     seconds = {grid: [] for grid in GRIDS}
     for trial in range(trials):
         draw_grid = draw_trial(trial)

@@ -15,22 +15,18 @@ import json
 import math
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import SimpleITK as sitk
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "EyeAtlasSegment"))
-
-from EyeAtlasSegmentLib.cohort.inputs import discover  # noqa: E402
-from EyeAtlasSegmentLib.cohort.runner import run_cohort  # noqa: E402
-from EyeAtlasSegmentLib.cohort.scheduler import DaskSettings  # noqa: E402
-from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
+from EyeAtlasSegmentLib.cohort.inputs import discover
+from EyeAtlasSegmentLib.cohort.runner import run_cohort
+from EyeAtlasSegmentLib.cohort.scheduler import DaskSettings
+from EyeAtlasSegmentLib.pipeline import PipelineOptions
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
 #: One night, for the cluster-size projection.
 NIGHT_H = 10.0

@@ -19,14 +19,11 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "Testing" / "Python"))
-
-from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline  # noqa: E402
-from EyeAtlasSegmentLib.structures import STRUCTURES  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
-from helpers import dice_per_structure  # noqa: E402
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
+from EyeAtlasSegmentLib.structures import STRUCTURES
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
+from EyeAtlasSegmentLib.synthetic.scoring import dice_per_structure
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
 GRIDS = (("RAS", (1.0, 1.0, 1.0)), ("LPS", (0.9, 0.9, 1.3)), ("PIR", (1.1, 1.1, 1.1)), ("LAS", (1.0, 1.0, 1.5)))
 

@@ -23,18 +23,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "EyeAtlasSegment"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_globe_finder import read_truth_lps_mm
+from EyeAtlasSegmentLib.atlas import load_atlas, load_standard_space
+from EyeAtlasSegmentLib.geometry import lps_to_ras
+from EyeAtlasSegmentLib.globe_finder import find_globes
+from EyeAtlasSegmentLib.image_io import load_image
+from EyeAtlasSegmentLib.release_layout import standard_space_files
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
+from EyeAtlasSegmentLib.whole_head import locate_eyes_via_template
 
-from bench_globe_finder import read_truth_lps_mm  # noqa: E402
-from EyeAtlasSegmentLib.atlas import load_atlas, load_standard_space  # noqa: E402
-from EyeAtlasSegmentLib.geometry import lps_to_ras  # noqa: E402
-from EyeAtlasSegmentLib.globe_finder import find_globes  # noqa: E402
-from EyeAtlasSegmentLib.image_io import load_image  # noqa: E402
-from EyeAtlasSegmentLib.release_layout import standard_space_files  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
-from EyeAtlasSegmentLib.whole_head import locate_eyes_via_template  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 STAND_IN = "MNI152_T1_2mm.nii.gz"
 STAND_IN_GLOBE_RADIUS_MM = 11.5

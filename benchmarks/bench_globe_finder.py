@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "EyeAtlasSegment"))
+from EyeAtlasSegmentLib.geometry import ras_to_lps
+from EyeAtlasSegmentLib.globe_finder import find_globes
 
-from EyeAtlasSegmentLib.geometry import ras_to_lps  # noqa: E402
-from EyeAtlasSegmentLib.globe_finder import find_globes  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def read_truth_lps_mm(data_dir: Path) -> dict[str, dict[str, np.ndarray]]:

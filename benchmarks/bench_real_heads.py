@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "EyeAtlasSegment"))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_globe_finder import read_truth_lps_mm
+from EyeAtlasSegmentLib.errors import EyeAtlasError
+from EyeAtlasSegmentLib.normative import population_norm
+from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
+from EyeAtlasSegmentLib.registration import label_centroid_lps
+from EyeAtlasSegmentLib.structures import EYES, output_label
+from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
 
-from bench_globe_finder import read_truth_lps_mm  # noqa: E402
-from EyeAtlasSegmentLib.errors import EyeAtlasError  # noqa: E402
-from EyeAtlasSegmentLib.normative import population_norm  # noqa: E402
-from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline  # noqa: E402
-from EyeAtlasSegmentLib.registration import label_centroid_lps  # noqa: E402
-from EyeAtlasSegmentLib.structures import EYES, output_label  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def eye_cell(result, eye: str, truth_lps_mm: np.ndarray) -> str:

@@ -17,22 +17,18 @@ before the PSF blur (what erosion is for).
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
-
-from EyeAtlasSegmentLib.cnr import contrast_to_noise  # noqa: E402
-from EyeAtlasSegmentLib.noise import (NoiseEstimate, air_region, naive_outside_mask_noise,  # noqa: E402
-                                      sigma_from_background_samples)
-from EyeAtlasSegmentLib.statistics import RoiOptions, erode_mask, structure_statistics  # noqa: E402
-from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.noise_simulation import g_factor_map, noisy_image_like  # noqa: E402
-from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
+from EyeAtlasSegmentLib.cnr import contrast_to_noise
+from EyeAtlasSegmentLib.noise import NoiseEstimate, air_region, naive_outside_mask_noise, sigma_from_background_samples
+from EyeAtlasSegmentLib.statistics import RoiOptions, erode_mask, structure_statistics
+from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label
+from EyeAtlasSegmentLib.synthetic.noise_simulation import g_factor_map, noisy_image_like
+from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
 SNR_LEVELS = (3, 5, 10, 20, 50)
 CONDITIONS = {"Rician, 1 channel": (1, False), "sum of squares, 8 channels": (8, False),
@@ -56,7 +52,8 @@ def _tissue_means(subject) -> dict:
     """Noise-free tissue intensity (before the PSF) per (eye, structure key), over the true label."""
     tissue = sitk.GetArrayViewFromImage(subject.tissue_signal)
     labels = sitk.GetArrayViewFromImage(subject.truth_labels)
-    return {(eye, s.key): float(tissue[labels == output_label(eye, s.label)].mean()) for eye in EYES for s in STRUCTURES}
+    return {(eye, s.key): float(tissue[labels == output_label(eye, s.label)].mean())
+            for eye in EYES for s in STRUCTURES}
 
 
 def _region_truth(subject, sigma_map, erosion_mm: float) -> dict:
@@ -129,9 +126,11 @@ def synthetic_tables(seed: int, repeats: int) -> str:
                         if c.cnr is None or (c.eye, "lens") not in truth:
                             continue
                         (lens, g_lens), (globe, g_globe) = truth[(c.eye, "lens")], truth[(c.eye, "globe")]
-                        cell[("cnr", level)].append(c.cnr / (abs(lens - globe) / (sigma * 0.5 * (g_lens + g_globe))) - 1)
+                        true_cnr = abs(lens - globe) / (sigma * 0.5 * (g_lens + g_globe))
+                        cell[("cnr", level)].append(c.cnr / true_cnr - 1)
         lines += [f"\n**{condition}**: mean relative error of SNR (both eyes) against the true SNR of the measured "
-                  f"region, {repeats} noise draws × 2 eyes; globe at true SNR {', '.join(map(str, SNR_LEVELS))}; lens, optic nerve and lens–globe "
+                  f"region, {repeats} noise draws × 2 eyes; globe at true SNR {', '.join(map(str, SNR_LEVELS))}; "
+                  f"lens, optic nerve and lens–globe "
                   f"CNR at globe SNR 10\n",
                   "| method | erosion | " + " | ".join(f"globe @{level}" for level in SNR_LEVELS) +
                   " | lens @10 | optic nerve @10 | CNR lens–globe @10 |",
@@ -157,8 +156,8 @@ def real_head_table(shared: Path) -> str:
     from EyeAtlasSegmentLib.synthetic.atlas_generator import make_synthetic_atlas
 
     atlas = make_synthetic_atlas(Path(tempfile.mkdtemp()), sexes=("combined",))
-    lines = ["\n**Real heads** (labels from the synthetic atlas; no repeat or noise scan exists for these files, so the "
-             "difference and noise-scan methods cannot be run)\n",
+    lines = ["\n**Real heads** (labels from the synthetic atlas; no repeat or noise scan exists for these files, so "
+             "the difference and noise-scan methods cannot be run)\n",
              "| file | air, rayleigh_sd: σ (voxels) | right globe SNR [95 % CI] | air, rayleigh_mean: σ | "
              "naive: σ, right globe SNR |", "|---|---|---|---|---|"]
     for name in ("chris_t1.nii.gz", "seg3D_MR.nii.gz", "niivue_register_T2w.nii.gz", "MNI152_T1_2mm.nii.gz",

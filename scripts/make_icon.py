@@ -1,13 +1,11 @@
 """Draw the module icon (128×128 PNG): an axial eye — globe, lens, optic nerve, two recti — in the atlas colours."""
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "EyeAtlasSegment"))
-from EyeAtlasSegmentLib.png import write_png  # noqa: E402
-from EyeAtlasSegmentLib.structures import STRUCTURE_BY_LABEL  # noqa: E402
+from EyeAtlasSegmentLib.png import write_png
+from EyeAtlasSegmentLib.structures import STRUCTURE_BY_LABEL
 
 size = 128
 y, x = np.mgrid[0:size, 0:size].astype(float)

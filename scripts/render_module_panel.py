@@ -32,7 +32,8 @@ def enum_choices() -> dict[str, list[str]]:
     fields = next(node for node in ast.walk(tree) if isinstance(node, ast.ClassDef)
                   and any(getattr(d, "id", "") == "parameterNodeWrapper" for d in node.decorator_list))
     return {item.target.id: labels[item.annotation.id] for item in fields.body
-            if isinstance(item, ast.AnnAssign) and isinstance(item.annotation, ast.Name) and item.annotation.id in labels}
+            if isinstance(item, ast.AnnAssign) and isinstance(item.annotation, ast.Name)
+            and item.annotation.id in labels}
 
 
 CHOICES = enum_choices()  # parameter name → combo box items, as the parameter node fills them

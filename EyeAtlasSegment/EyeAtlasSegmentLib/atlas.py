@@ -19,9 +19,18 @@ import SimpleITK as sitk
 
 from .errors import AtlasError, library_reason
 from .geometry import direction_matrix, ijk_to_ras_affine, same_grid
-from .release_layout import (LABELS_NIFTI_NAME, LABELS_NPY_NAME, PROB_PICTURE_NAMES, RELEASE_ROOT_NAMES, SEXES,
-                             STANDARD_SPACES, SYNTHETIC_MARKER, TEMPLATE_NAME, find_release_root,
-                             standard_space_files)
+from .release_layout import (
+    LABELS_NIFTI_NAME,
+    LABELS_NPY_NAME,
+    PROB_PICTURE_NAMES,
+    RELEASE_ROOT_NAMES,
+    SEXES,
+    STANDARD_SPACES,
+    SYNTHETIC_MARKER,
+    TEMPLATE_NAME,
+    find_release_root,
+    standard_space_files,
+)
 from .structures import N_LABELS
 
 #: DICOM Patient's Sex (0010,0040) → atlas template; "O" (other) and unknown values use no guess.

@@ -19,7 +19,6 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
 
 from .callbacks import ProgressCallback
 from .errors import AtlasError
@@ -40,18 +39,18 @@ class Release:
     record: str
     archive: str  # file name of the zip in the record
     url: str
-    sha256: Optional[str]
-    record_api: Optional[str]  # Zenodo API URL of the record, for its published checksum when sha256 is unset
+    sha256: str | None
+    record_api: str | None  # Zenodo API URL of the record, for its published checksum when sha256 is unset
     licence: str
     citation: str
     dataset_citation: str
 
     @classmethod
-    def pinned(cls, path: Path = RELEASE_FILE) -> "Release":
+    def pinned(cls, path: Path = RELEASE_FILE) -> Release:
         """The release pinned in the package's data file."""
         return cls(**json.loads(Path(path).read_text(encoding="utf-8")))
 
-    def from_mirror(self, url: Optional[str] = None, sha256: Optional[str] = None) -> "Release":
+    def from_mirror(self, url: str | None = None, sha256: str | None = None) -> Release:
         """The same release from another URL (a mirror, or another version of the record) and/or checksum."""
         return replace(self, url=url or self.url, sha256=sha256 or self.sha256)
 
@@ -61,8 +60,8 @@ def default_destination() -> Path:
     return Path(_pooch().os_cache("eye-atlas-segment"))
 
 
-def fetch_atlas(dest: str | Path | None = None, progress: Optional[ProgressCallback] = None,
-                release: Optional[Release] = None, retries: int = DEFAULT_RETRIES) -> Path:
+def fetch_atlas(dest: str | Path | None = None, progress: ProgressCallback | None = None,
+                release: Release | None = None, retries: int = DEFAULT_RETRIES) -> Path:
     """Download (unless already there and intact), check and unpack the release into ``dest``.
 
     Returns the atlas folder (the release root holding ``male/ female/ combined/``), ready for ``--atlas``.
@@ -92,8 +91,8 @@ def fetch_atlas(dest: str | Path | None = None, progress: Optional[ProgressCallb
                          f"get the archive from https://doi.org/{release.concept_doi}") from None
 
 
-def fetch_and_describe(dest: str | Path | None = None, url: Optional[str] = None, sha256: Optional[str] = None,
-                       progress: Optional[ProgressCallback] = None) -> str:
+def fetch_and_describe(dest: str | Path | None = None, url: str | None = None, sha256: str | None = None,
+                       progress: ProgressCallback | None = None) -> str:
     """``eye-atlas-segment fetch-atlas``: fetch the pinned release (or ``url`` with ``sha256``, e.g. a mirror)
     and say where it is, what it holds, how to use it and how to cite it."""
     release = Release.pinned().from_mirror(url, sha256)

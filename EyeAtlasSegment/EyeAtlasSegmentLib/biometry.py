@@ -15,8 +15,8 @@ Everything here is a pure function of SimpleITK images; nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -74,9 +74,9 @@ class EyeBiometry:
     """The measures of one eye. A value is None when it cannot be measured; ``notes`` says why (or how it was got)."""
 
     eye: str
-    values: dict[str, Optional[float]]
+    values: dict[str, float | None]
     notes: dict[str, str] = field(default_factory=dict)
-    axis_ras: Optional[tuple[float, float, float]] = None  # eye axis, unit vector pointing anterior
+    axis_ras: tuple[float, float, float] | None = None  # eye axis, unit vector pointing anterior
     landmarks_ras_mm: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     anterior_offset_source: str = ""  # "intensity_gradient" or "fallback"
 
@@ -146,7 +146,7 @@ def _principal_axes(points_lps: np.ndarray) -> np.ndarray:
     return vectors  # eigh sorts ascending: the last column is the long axis
 
 
-def _first_exit_mm(t_mm: np.ndarray, fraction: np.ndarray, start_mm: float, direction: int) -> Optional[float]:
+def _first_exit_mm(t_mm: np.ndarray, fraction: np.ndarray, start_mm: float, direction: int) -> float | None:
     """Where the filled fraction first falls below ½ going from ``start_mm`` in ``direction`` (+1 or −1).
 
     The crossing is interpolated linearly between samples. None when the structure is never reached.
@@ -193,7 +193,7 @@ def _equal_area_diameter(area_mm2: float) -> float:
     return float(2.0 * np.sqrt(area_mm2 / np.pi))
 
 
-def eye_axis_frame(labels: sitk.Image, eye: str) -> Optional[tuple[_Frame, np.ndarray, np.ndarray]]:
+def eye_axis_frame(labels: sitk.Image, eye: str) -> tuple[_Frame, np.ndarray, np.ndarray] | None:
     """The frame of one eye's axis and the lens and globe centroids (LPS mm); None without a lens or a globe.
 
     Axis (t): from the globe centroid through the lens centroid, pointing anterior; a: the patient's right made
@@ -222,8 +222,8 @@ def eye_axis_frame(labels: sitk.Image, eye: str) -> Optional[tuple[_Frame, np.nd
     return frame, lens_centre, globe_centre
 
 
-def axial_measures(labels: sitk.Image, eye: str) -> tuple[dict[str, Optional[float]], dict[str, str],
-                                                           Optional[tuple[np.ndarray, dict[str, np.ndarray]]]]:
+def axial_measures(labels: sitk.Image, eye: str) -> tuple[dict[str, float | None], dict[str, str],
+                                                           tuple[np.ndarray, dict[str, np.ndarray]] | None]:
     """Axial length, lens thickness and diameter, and the globe's equatorial diameters of one eye.
 
     - **Axial length** as A-eye defines it (Barranco et al., Proc. ISMRM 2023, abstract 3762; the A-eye web
@@ -261,7 +261,7 @@ def axial_measures(labels: sitk.Image, eye: str) -> tuple[dict[str, Optional[flo
     lens_front = _first_exit_mm(t_mm, lens_fraction, lens_t, +1)
     lens_back = _first_exit_mm(t_mm, lens_fraction, lens_t, -1)
     globe_back = _first_exit_mm(t_mm, globe_fraction, 0.0, -1)
-    values: dict[str, Optional[float]] = dict.fromkeys(keys)
+    values: dict[str, float | None] = dict.fromkeys(keys)
     notes: dict[str, str] = {}
     if lens_front is not None and globe_back is not None:
         values["axial_length"] = lens_front - globe_back
@@ -296,7 +296,7 @@ def _equatorial_diameters(frame: _Frame, mask_tba: np.ndarray) -> tuple[float, f
     return float(horizontal), float(vertical)
 
 
-def tube_sections(labels: sitk.Image, value: int) -> Optional[tuple[np.ndarray, np.ndarray]]:
+def tube_sections(labels: sitk.Image, value: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Positions (mm along the structure's long axis) and areas (mm²) of its cross-sections perpendicular to its
     centreline; None for an empty structure.
 
@@ -326,7 +326,7 @@ def tube_sections(labels: sitk.Image, value: int) -> Optional[tuple[np.ndarray, 
     return t_mm[filled], areas * cosines
 
 
-def optic_nerve_mean_diameter(labels: sitk.Image, eye: str) -> tuple[Optional[float], str]:
+def optic_nerve_mean_diameter(labels: sitk.Image, eye: str) -> tuple[float | None, str]:
     """Mean diameter (mm) of one eye's optic nerve (label 3), with a note.
 
     The mean, over the nerve's cross-sections perpendicular to its centreline (``tube_sections``), of the diameter
@@ -344,7 +344,7 @@ def optic_nerve_mean_diameter(labels: sitk.Image, eye: str) -> tuple[Optional[fl
     return float(np.mean(2.0 * np.sqrt(areas[interior] / np.pi))), ""
 
 
-def rectus_max_area(labels: sitk.Image, eye: str, atlas_label: int) -> tuple[Optional[float], str]:
+def rectus_max_area(labels: sitk.Image, eye: str, atlas_label: int) -> tuple[float | None, str]:
     """Maximum cross-sectional area (mm²) of one rectus muscle (labels 6-9), with a note.
 
     The largest of its cross-sections perpendicular to its centreline (``tube_sections``): the vertex of a parabola

@@ -1,4 +1,4 @@
-"""Command line: ``eye-atlas-segment run|demo|make-synthetic|fetch-atlas``.
+"""Command line of the engine: ``eye-atlas-segment`` (or ``python -m EyeAtlasSegmentLib``).
 
 Exit status 0 on success; on failure 1 with a one-line reason on stderr; 2 for wrong arguments, including values
 that cannot work (checked before any work); 130 when interrupted (Ctrl-C), OUT_DIR then left as it was. Before a
@@ -14,12 +14,14 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable
 
 import SimpleITK as sitk
 
+from . import __version__
 from .atlas import SEXES, resolve_release_root
 from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .engines import ENGINES
@@ -27,13 +29,16 @@ from .errors import EyeAtlasError, InputImageError, one_line_reason, single_line
 from .geometry import direction_lps_from_axis_code
 from .image_io import load_image
 from .noise import NOISE_MODELS
-from .outputs import check_output_folder, write_outputs
 from .noise_methods import NOISE_METHODS, resolve_noise_method
+from .outputs import check_output_folder, write_outputs
 from .pipeline import PipelineOptions, PipelineResult, run_pipeline
 from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES
 from .whole_head import LOCATION_ROUTES
 
+#: What the tool does, in one sentence: the top of ``--help``.
+DESCRIPTION = ("Segment the eyes and orbits of a 3D MRI with the MR-Eye atlas, in the image's own voxel grid, and "
+               "report each structure's volume, SNR and CNR.")
 DEMO_SEED = 7
 #: Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
@@ -113,7 +118,8 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
     parser.add_argument("--eye", choices=("both", *EYES), default="both", help="eye(s) to segment (default: both)")
     parser.add_argument("--engine", choices=engines, default="simpleitk", help="registration engine")
     parser.add_argument("--right-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
-                        help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as given")
+                        help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as "
+                             "given")
     parser.add_argument("--left-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
                         help="left globe centre in RAS mm")
     parser.add_argument("--via", choices=LOCATION_ROUTES, default="globes",
@@ -146,7 +152,8 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eye-atlas-segment", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="eye-atlas-segment", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="segment the eyes of one image")
     run.add_argument("image", type=Path, help="NIfTI, NRRD, MHA/MHD, DICOM folder, .npy or .pkl")
@@ -225,8 +232,9 @@ def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
         lines.append(f"{row.eye:6} {row.structure:16} {row.volume_mm3:10.0f} {mean} {snr} {ci:>15}")
     for row in result.biometry.rows if result.biometry else []:  # all of them are in biometry.csv
         if row.z_score is not None and (row.measure == "axial_length" or row.flag):
-            lines.append(f"{row.eye:6} {row.measure.replace('_', ' ')} {row.value:.4g} {row.unit}: z {row.z_score:+.1f}, "
-                         f"percentile {row.percentile:.0f}" + (f", {row.flag} (outside 2.5-97.5 %)" if row.flag else ""))
+            flag = f", {row.flag} (outside 2.5-97.5 %)" if row.flag else ""
+            lines.append(f"{row.eye:6} {row.measure.replace('_', ' ')} {row.value:.4g} {row.unit}: "
+                         f"z {row.z_score:+.1f}, percentile {row.percentile:.0f}{flag}")
     lines += [f"warning: {single_line(w)}" for w in result.warnings]
     lines.append(f"outputs written to {paths['report.json'].parent}:")
     lines += [f"  {p}" for p in paths.values()]
@@ -301,7 +309,7 @@ def _make_synthetic(out: Path, seed: int) -> tuple[Path, Path]:
     return atlas_dir, subject_path
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     options = checked_options(parser, args) if args.command in ("run", "demo") else None

@@ -11,8 +11,8 @@ The seed recipe (μ_structure − μ_outside)/SD_outside is available with the n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -39,18 +39,18 @@ class CnrRow:
     eye: str
     structure_a: str
     structure_b: str
-    mean_a: Optional[float]
-    mean_b: Optional[float]
+    mean_a: float | None
+    mean_b: float | None
     voxels_a: int
     voxels_b: int
-    cnr: Optional[float]
-    cnr_ci_low: Optional[float]
-    cnr_ci_high: Optional[float]
-    cnr_noise_sd: Optional[float]
+    cnr: float | None
+    cnr_ci_low: float | None
+    cnr_ci_high: float | None
+    cnr_noise_sd: float | None
     noise_method: str
-    cnr_pooled: Optional[float]
-    cnr_pooled_ci_low: Optional[float]
-    cnr_pooled_ci_high: Optional[float]
+    cnr_pooled: float | None
+    cnr_pooled_ci_low: float | None
+    cnr_pooled_ci_high: float | None
     formula: str
     note: str
 
@@ -65,7 +65,8 @@ def parse_pairs(specs: Sequence[str]) -> list[tuple[str, str]]:
     for spec in specs:
         parts = spec.split(":")
         if len(parts) != 2 or not set(parts) <= keys or parts[0] == parts[1]:
-            raise ValueError(f"CNR pair {spec!r} must be two different structures as A:B, from: {', '.join(sorted(keys))}")
+            raise ValueError(f"CNR pair {spec!r} must be two different structures as A:B, from: "
+                             f"{', '.join(sorted(keys))}")
         pairs.append((parts[0], parts[1]))
     return pairs
 
@@ -109,7 +110,7 @@ def _pair(eye: str, a: StructureStats, b: StructureStats, noise: NoiseEstimate) 
     return row
 
 
-def _pair_sigma(a: StructureStats, b: StructureStats, noise: NoiseEstimate) -> tuple[Optional[float], Optional[float]]:
+def _pair_sigma(a: StructureStats, b: StructureStats, noise: NoiseEstimate) -> tuple[float | None, float | None]:
     """σ for a pair: the image's, or in the difference method the voxel-weighted pool of both ROIs' σ."""
     if a.noise_method == "difference" and b.noise_method == "difference":
         n_a, n_b = a.noise_voxels, b.noise_voxels

@@ -8,8 +8,8 @@ result kept) is accepted only when no alternative passes cleanly. Every check, p
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -34,7 +34,7 @@ class QcCheck:
 
     name: str
     verdict: str
-    value: Optional[float]
+    value: float | None
     limit: str
     message: str
 
@@ -70,7 +70,7 @@ def volumes_check(eye: str, atlas_sex: str, volumes_mm3: Mapping[str, float]) ->
     return QcCheck("volumes", "pass", round(worst, 2), limit, "all nine volumes within the population range")
 
 
-def globe_offset_check(globe_centroid_lps_mm: Optional[Sequence[float]],
+def globe_offset_check(globe_centroid_lps_mm: Sequence[float] | None,
                        located_centre_lps_mm: Sequence[float]) -> QcCheck:
     """The registered globe lies where the globe was located (a globe pulled onto other tissue moves away)."""
     limit = f"<= {MAX_GLOBE_OFFSET_MM} mm"

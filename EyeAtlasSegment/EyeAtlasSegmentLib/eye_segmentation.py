@@ -10,8 +10,9 @@ used if none passes cleanly. When every attempt fails, the eye is refused with t
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, Optional, Sequence
+from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -44,8 +45,8 @@ class Attempt:
     """What one plan gave: the labels (0-9, patient grid) and checks, or the reason it could not run."""
 
     plan: AttemptPlan
-    registration: Optional[RegistrationResult]
-    labels: Optional[sitk.Image]
+    registration: RegistrationResult | None
+    labels: sitk.Image | None
     volumes_mm3: dict[str, float] = field(default_factory=dict)
     checks: list[QcCheck] = field(default_factory=list)
 
@@ -82,7 +83,7 @@ def _rotation_text(rotation_deg: Sequence[float]) -> str:
 
 
 def run_attempt(plan: AttemptPlan, atlas: Atlas, patient: sitk.Image, centre_lps_mm: Sequence[float], sex: str,
-                progress: Optional[ProgressCallback] = None) -> Attempt:
+                progress: ProgressCallback | None = None) -> Attempt:
     """Register one eye as ``plan`` says, bring its labels to the patient grid and check the result."""
     try:
         registration = register_eye(atlas, patient, centre_lps_mm, plan.engine, progress, plan.start_rotation_deg)
@@ -109,7 +110,7 @@ class EyeSearch:
         self._plans, self._run, self._is_cancelled = plans, run, is_cancelled
         self.attempts: list[Attempt] = []
 
-    def more(self) -> Optional[Attempt]:
+    def more(self) -> Attempt | None:
         """Run the next planned attempt; None when the plan is exhausted."""
         if self._is_cancelled():
             raise Cancelled("cancelled by the user")
@@ -130,7 +131,7 @@ class EyeSearch:
         return ([a for a in self.attempts if a.verdict == "pass"] +
                 [a for a in self.attempts if a.verdict == "doubtful"])
 
-    def best(self) -> Optional[Attempt]:
+    def best(self) -> Attempt | None:
         """The first clean pass (running attempts until one is found), else the first doubtful one, else None."""
         while not any(a.verdict == "pass" for a in self.attempts):
             if self.more() is None:

@@ -6,7 +6,7 @@ project are **RAS** millimetres. RAS = diag(-1, -1, 1) · LPS.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk

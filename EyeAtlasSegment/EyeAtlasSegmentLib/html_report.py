@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em auto; max-width: 1650px; color: #222; }
@@ -28,7 +28,7 @@ def _e(value: object) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _number(value: Optional[float], digits: int = 3) -> str:
+def _number(value: float | None, digits: int = 3) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
     return f"{value:.{digits}g}" if abs(value) < 10 ** digits else f"{value:.0f}"
@@ -42,7 +42,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], numeric: Sequen
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def population_band_svg(value: Optional[float], p2_5: float, p50: float, p97_5: float, flag: str) -> str:
+def population_band_svg(value: float | None, p2_5: float, p50: float, p97_5: float, flag: str) -> str:
     """An inline SVG: the population's 2.5-97.5 % range (shaded), its median (tick) and the value (dot)."""
     low, high = min(p2_5, value if value is not None else p2_5), max(p97_5, value if value is not None else p97_5)
     pad = 0.1 * (high - low or 1.0)
@@ -82,7 +82,7 @@ _MEASURE_NUMERIC = (False, False, True, False, False, False, True, True, False, 
 
 
 def render_report_html(report: Mapping, stats: Sequence[Mapping], biometry: Sequence[Mapping],
-                       qc_figure: Optional[str], qc_figure_note: str = "") -> str:
+                       qc_figure: str | None, qc_figure_note: str = "") -> str:
     """The report page. ``report`` is report.json's content; ``stats`` and ``biometry`` the rows of stats.csv and
     biometry.csv; ``qc_figure`` the figure's file name beside the page, or None (``qc_figure_note`` says why)."""
     source = report["input"]["path"]

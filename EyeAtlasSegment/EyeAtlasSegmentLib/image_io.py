@@ -23,17 +23,23 @@ import re
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
+from typing import Union
 
 import numpy as np
 import SimpleITK as sitk
 
 from .errors import InputImageError, library_reason, without_object_addresses
-from .geometry import (LPS_TO_RAS, direction_lps_from_axis_code, ijk_to_ras_affine, same_grid,
-                       set_geometry_from_ras_affine)
+from .geometry import (
+    LPS_TO_RAS,
+    direction_lps_from_axis_code,
+    ijk_to_ras_affine,
+    same_grid,
+    set_geometry_from_ras_affine,
+)
 from .safe_pickle import load_pickle_safely
 
 _FORMAT_BY_SUFFIX = {
@@ -514,7 +520,7 @@ def _is_zip(path: Path) -> bool:
         return handle.read(4) == b"PK\x03\x04"
 
 
-def _nnunet_properties_path(path: Path) -> Optional[Path]:
+def _nnunet_properties_path(path: Path) -> Path | None:
     """``case.pkl`` beside ``case.npy``/``case.npz`` when it holds nnU-Net's case properties."""
     candidate = path.with_name(path.name[: -len(path.suffix)] + ".pkl")
     if not candidate.is_file():

@@ -16,8 +16,8 @@ that is not pure noise of the model: its mean/SD ratio and kurtosis disagree wit
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -56,19 +56,19 @@ class NoiseEstimate:
     """
 
     method: str
-    sigma: Optional[float]
+    sigma: float | None
     voxels: int
     reason: str = ""  # why sigma is undefined, or caveats
     details: dict = field(default_factory=dict)
     model: str = "rayleigh_sd"
     channels: int = 1
-    sigma_rel_se: Optional[float] = None
+    sigma_rel_se: float | None = None
 
     @property
     def defined(self) -> bool:
         return self.sigma is not None
 
-    def ci95(self) -> Optional[tuple[float, float]]:
+    def ci95(self) -> tuple[float, float] | None:
         """95 % confidence interval of σ (normal approximation), or None."""
         if self.sigma is None or self.sigma_rel_se is None:
             return None

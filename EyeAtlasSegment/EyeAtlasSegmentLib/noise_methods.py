@@ -3,14 +3,21 @@ definition as ``report.json`` states it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import SimpleITK as sitk
 
 from .errors import EyeAtlasError
 from .image_io import load_image
-from .noise import (NoiseEstimate, estimate_noise_from_air, estimate_noise_from_noise_scan, estimate_noise_from_roi,
-                    naive_outside_mask_noise, require_same_grid)
+from .noise import (
+    NoiseEstimate,
+    estimate_noise_from_air,
+    estimate_noise_from_noise_scan,
+    estimate_noise_from_roi,
+    naive_outside_mask_noise,
+    require_same_grid,
+)
 
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
@@ -53,7 +60,7 @@ def resolve_noise_method(options: PipelineOptions) -> str:
     return options.noise_method
 
 
-def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -> Optional[sitk.Image]:
+def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -> sitk.Image | None:
     """The ROI mask, noise scan or repeat image the method needs, loaded and (ROI, repeat) grid-checked up front."""
     source = getattr(options, _NOISE_INPUTS[method][0]) if method in _NOISE_INPUTS else None
     if source is None:
@@ -66,7 +73,7 @@ def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -
 
 
 def estimate_noise(method: str, image: sitk.Image, labels: sitk.Image, options: PipelineOptions,
-                   eye_centres_lps_mm: Sequence[Sequence[float]], noise_input: Optional[sitk.Image]) -> NoiseEstimate:
+                   eye_centres_lps_mm: Sequence[Sequence[float]], noise_input: sitk.Image | None) -> NoiseEstimate:
     """The image's noise estimate for ``method`` (the difference method measures σ per structure instead)."""
     model, channels = options.noise_model, options.channels
     if method == "air":

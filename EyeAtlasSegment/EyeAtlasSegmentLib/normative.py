@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from statistics import NormalDist
 
@@ -54,7 +54,7 @@ class Norm:
 _Z_97_5 = NormalDist().inv_cdf(0.975)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _norms() -> dict[tuple[str, str, str], Norm]:
     with open(NORMATIVE_CSV, newline="", encoding="utf-8") as handle:
         return {(r["eye"], r["sex"], r["measure"]): Norm(r["eye"], r["sex"], r["measure"], r["unit"], int(r["n"]),

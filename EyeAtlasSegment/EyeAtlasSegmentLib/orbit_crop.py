@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
-from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -25,8 +25,8 @@ class VoxelRegion:
         return sitk.RegionOfInterest(image, list(self.size), list(self.start))
 
 
-def template_footprint_region(patient: sitk.Image, template: sitk.Image, template_to_patient_shift_lps_mm: Sequence[float],
-                              margin_mm: float = 0.0) -> VoxelRegion:
+def template_footprint_region(patient: sitk.Image, template: sitk.Image,
+                              template_to_patient_shift_lps_mm: Sequence[float], margin_mm: float = 0.0) -> VoxelRegion:
     """Patient index box covering the template's field of view after translating it by a shift (LPS mm).
 
     ``margin_mm`` > 0 enlarges the box, < 0 shrinks it.

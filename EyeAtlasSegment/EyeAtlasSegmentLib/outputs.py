@@ -22,9 +22,10 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -76,7 +77,7 @@ def output_names(extra_names: Sequence[str] = ()) -> tuple[str, ...]:
     return OUTPUT_FILES + ((QC_FIGURE,) if figure_available() else ()) + tuple(extra_names)
 
 
-def check_output_folder(out_dir: str | Path, inputs: Iterable[Union[str, Path, None]] = (),
+def check_output_folder(out_dir: str | Path, inputs: Iterable[str | Path | None] = (),
                         extra_names: Sequence[str] = ()) -> Path:
     """OUT_DIR, resolved, once it is known that the run can write it (before any work is done).
 
@@ -116,7 +117,7 @@ def _entry(path: Path) -> Path:
     return path.parent.resolve() / path.name
 
 
-def _input_entries(paths: Iterable[Union[str, Path, None]]) -> dict[Path, Path]:
+def _input_entries(paths: Iterable[str | Path | None]) -> dict[Path, Path]:
     """Entry -> given path of every input file, and of the files in input folders (recursively, bounded)."""
     entries: dict[Path, Path] = {}
     for given in paths:
@@ -129,7 +130,7 @@ def _input_entries(paths: Iterable[Union[str, Path, None]]) -> dict[Path, Path]:
     return entries
 
 
-def _refuse_replacing_inputs(out_dir: Path, names: Sequence[str], inputs: Iterable[Union[str, Path, None]]) -> None:
+def _refuse_replacing_inputs(out_dir: Path, names: Sequence[str], inputs: Iterable[str | Path | None]) -> None:
     protected = _input_entries(inputs)
     for name in names:
         replaced = protected.get(_entry(out_dir / name))

@@ -7,9 +7,9 @@ Nothing is written to disk here; see ``outputs.write_outputs`` (and ``outputs.re
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence, Union
 
 import numpy as np
 import SimpleITK as sitk
@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from .atlas import Atlas, load_atlas, mirror_atlas
 from .biometry import measure_biometry
 from .callbacks import CancelCheck, ProgressCallback
+from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
 from .engines import get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError
 from .eye_qc import QcCheck, symmetry_check
@@ -24,7 +25,6 @@ from .eye_segmentation import Attempt, EyeSearch, attempt_plan, run_attempt
 from .geometry import lps_to_ras, ras_to_lps
 from .globe_finder import find_globes
 from .image_io import LoadedImage, load_image
-from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
 from .noise import NoiseEstimate
 from .noise_methods import estimate_noise, load_noise_input, resolve_noise_method
 from .normative import population_norm
@@ -48,23 +48,23 @@ class PipelineOptions:
 
     sex: str = "combined"
     eyes: Sequence[str] = EYES
-    engine: Union[str, RegistrationEngine] = "simpleitk"
+    engine: str | RegistrationEngine = "simpleitk"
     #: Engines tried when every attempt with ``engine`` fails quality control (each only if installed).
     retry_engines: Sequence[str] = ("ants",)
     centres_ras_mm: Mapping[str, Sequence[float]] = field(default_factory=dict)
     #: How eyes without a given centre are found: "globes" (the globe finder) or through the release's "mni152"
     #: (or "colin27") whole-head template, refined with the eye template (``whole_head``).
     via: str = "globes"
-    noise_roi: Union[Path, sitk.Image, None] = None
-    repeat: Union[Path, sitk.Image, None] = None
-    noise_scan: Union[Path, sitk.Image, None] = None
+    noise_roi: Path | sitk.Image | None = None
+    repeat: Path | sitk.Image | None = None
+    noise_scan: Path | sitk.Image | None = None
     noise_method: str = "auto"
     noise_model: str = "rayleigh_sd"
     channels: int = 1
     roi: RoiOptions = field(default_factory=RoiOptions)
     cnr_pairs: Sequence[tuple[str, str]] = DEFAULT_CNR_PAIRS
-    spacing_mm: Optional[Sequence[float]] = None
-    orientation: Optional[str] = None
+    spacing_mm: Sequence[float] | None = None
+    orientation: str | None = None
 
 
 @dataclass
@@ -74,7 +74,7 @@ class EyeResult:
     eye: str
     centre_ras_mm: tuple[float, float, float]
     centre_source: str  # "detected", "user", "user_refined", or the whole-head route ("mni152", "colin27")
-    detection_score: Optional[float]
+    detection_score: float | None
     registration: RegistrationResult
     qc_verdict: str  # "pass" or "doubtful"
     qc_checks: list[QcCheck]  # of the attempt used, plus the comparison with the other eye
@@ -96,7 +96,7 @@ class PipelineResult:
     options: PipelineOptions
     timings_s: dict[str, float]
     warnings: list[str]
-    biometry: Optional[BiometryResult] = None  # per-eye lengths and areas, and every measure against the population
+    biometry: BiometryResult | None = None  # per-eye lengths and areas, and every measure against the population
     globe_search: dict = field(default_factory=dict)  # the globe finder's report (settings, search, detections)
 
 
@@ -106,7 +106,7 @@ SNAP_TO_DETECTION_MM = 12.0
 
 
 def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
-                          ) -> tuple[dict[str, tuple[np.ndarray, str, Optional[float]]], dict[str, str], dict]:
+                          ) -> tuple[dict[str, tuple[np.ndarray, str, float | None]], dict[str, str], dict]:
     """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes; the
     globe finder's report (settings, contrast reading, candidates, each detection's confidence).
 
@@ -115,7 +115,7 @@ def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warning
     """
     search = find_globes(loaded.image, list(options.eyes))
     warnings.extend(search.warnings)
-    centres: dict[str, tuple[np.ndarray, str, Optional[float]]] = {}
+    centres: dict[str, tuple[np.ndarray, str, float | None]] = {}
     missing: dict[str, str] = {}
     for eye in options.eyes:
         detection = search.detections.get(eye)
@@ -137,7 +137,7 @@ def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warning
 
 
 def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
-                 progress: Optional[ProgressCallback] = None,
+                 progress: ProgressCallback | None = None,
                  is_cancelled: CancelCheck = lambda: False) -> PipelineResult:
     """Segment the requested eyes of ``image`` with the atlas in ``atlas_dir``."""
     report_progress = progress or (lambda fraction, message: None)
@@ -221,7 +221,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
                           warnings, biometry, globe_search)
 
 
-def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, Optional[float]]],
+def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, float | None]],
                  engine: RegistrationEngine, retry_engines: Sequence[str], missing: dict[str, str],
                  progress: ProgressCallback,
                  is_cancelled: CancelCheck) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],

@@ -7,8 +7,8 @@ their rows say so. A value outside the population's 2.5-97.5 % range is flagged 
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Mapping, Optional, Sequence
 
 from .atlas import atlas_sex_from_dicom
 from .biometry import MEASURES, EyeBiometry
@@ -32,17 +32,17 @@ class BiometryRow:
 
     eye: str
     measure: str
-    value: Optional[float]
+    value: float | None
     unit: str
     population: str = ""  # "F", "M" or "all"; "" without a norm
-    population_n: Optional[int] = None
-    population_mean: Optional[float] = None
-    population_sd: Optional[float] = None
-    population_p2_5: Optional[float] = None
-    population_p50: Optional[float] = None
-    population_p97_5: Optional[float] = None
-    z_score: Optional[float] = None
-    percentile: Optional[float] = None
+    population_n: int | None = None
+    population_mean: float | None = None
+    population_sd: float | None = None
+    population_p2_5: float | None = None
+    population_p50: float | None = None
+    population_p97_5: float | None = None
+    z_score: float | None = None
+    percentile: float | None = None
     flag: str = ""  # "low", "high" or ""
     note: str = ""
 
@@ -68,7 +68,7 @@ class BiometryResult:
                 "rows": [row.as_row() for row in self.rows]}
 
 
-def population_sex(atlas_sex: str, patient_sex: Optional[str]) -> tuple[str, str]:
+def population_sex(atlas_sex: str, patient_sex: str | None) -> tuple[str, str]:
     """The population to compare with (as an atlas sex) and why: the atlas sex when it is male or female, else the
     patient's sex from the image's metadata (DICOM M/F), else both sexes."""
     if atlas_sex in ("male", "female"):
@@ -79,7 +79,7 @@ def population_sex(atlas_sex: str, patient_sex: Optional[str]) -> tuple[str, str
     return "combined", "sex unknown: both sexes"
 
 
-def _row(eye: str, measure: str, value: Optional[float], unit: str, sex: str, note: str) -> BiometryRow:
+def _row(eye: str, measure: str, value: float | None, unit: str, sex: str, note: str) -> BiometryRow:
     if measure not in NORM_OF_MEASURE:
         return BiometryRow(eye, measure, value, unit, note="; ".join(filter(None, [note, "no MR-Eye population norm"])))
     norm = population_norm(eye, sex, NORM_OF_MEASURE[measure])
@@ -92,7 +92,7 @@ def _row(eye: str, measure: str, value: Optional[float], unit: str, sex: str, no
 
 def compare_with_population(biometry: Mapping[str, EyeBiometry], stats: Sequence[StructureStats],
                             missing_eyes: Mapping[str, str], eyes: Sequence[str], atlas_sex: str,
-                            patient_sex: Optional[str] = None) -> BiometryResult:
+                            patient_sex: str | None = None) -> BiometryResult:
     """The rows of ``biometry.csv`` for ``eyes``: the nine volumes and their total (from ``stats``), then every
     biometric measure; an eye not segmented gets its rows without values, the reason in the note."""
     sex, source = population_sex(atlas_sex, patient_sex)

@@ -12,9 +12,10 @@ figure is drawn (``figure_available``); the run says so in a warning and the HTM
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import SimpleITK as sitk
@@ -44,9 +45,9 @@ class EyeView:
     """One eye as the figure shows it: where, its QC status, and the axial-length line (RAS mm) if measured."""
 
     eye: str
-    centre_ras_mm: Optional[Sequence[float]]  # None: not segmented (``status`` says why)
+    centre_ras_mm: Sequence[float] | None  # None: not segmented (``status`` says why)
     status: str
-    axial_line_ras_mm: Optional[tuple[Sequence[float], Sequence[float]]] = None  # anterior lens edge, posterior globe
+    axial_line_ras_mm: tuple[Sequence[float], Sequence[float]] | None = None  # anterior lens edge, posterior globe
 
 
 def figure_available() -> bool:
@@ -155,15 +156,15 @@ def write_qc_figure(path: str | Path, image: sitk.Image, labels: sitk.Image, eye
     FigureCanvasAgg(figure).print_png(str(path))
 
 
-def qc_views(result: "PipelineResult") -> tuple[list[EyeView], str]:
+def qc_views(result: PipelineResult) -> tuple[list[EyeView], str]:
     """The eyes (requested order) and header of a pipeline result's QC figure."""
     views = []
     for eye in result.options.eyes:
         if eye in result.eyes:
             landmarks = result.biometry.eyes[eye].landmarks_ras_mm if result.biometry and eye in result.biometry.eyes \
                 else {}
-            line = (landmarks["lens_front"], landmarks["globe_back"]) if {"lens_front", "globe_back"} <= set(landmarks) \
-                else None
+            has_axis = {"lens_front", "globe_back"} <= set(landmarks)
+            line = (landmarks["lens_front"], landmarks["globe_back"]) if has_axis else None
             views.append(EyeView(eye, result.eyes[eye].centre_ras_mm, result.eyes[eye].qc_verdict, line))
         else:
             views.append(EyeView(eye, None, result.missing_eyes.get(eye, "not requested")))

@@ -8,8 +8,9 @@ what resampling the atlas labels onto the patient grid needs.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import SimpleITK as sitk
@@ -76,7 +77,7 @@ class RegistrationEngine(Protocol):
     name: str
 
     def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
-                 anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback]) -> EngineOutput:
+                 anchor_lps_mm: Sequence[float], progress: ProgressCallback | None) -> EngineOutput:
         """Register; ``anchor_lps_mm`` is the found globe centre (patient LPS mm), the centre of linear stages."""
 
     def parameters(self) -> dict:
@@ -99,7 +100,7 @@ def resample_isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     corners = [image.TransformContinuousIndexToPhysicalPoint(tuple(float(v) for v in np.array(c) * (size - 1)))
                for c in np.ndindex(2, 2, 2)]
     lo, hi = np.min(corners, axis=0), np.max(corners, axis=0)
-    out_size = [int(np.ceil((h - l) / spacing_mm)) + 1 for l, h in zip(lo, hi)]
+    out_size = [int(np.ceil((high - low) / spacing_mm)) + 1 for low, high in zip(lo, hi)]
     return sitk.Resample(image, out_size, sitk.Transform(), sitk.sitkLinear, tuple(lo), (spacing_mm,) * 3,
                          (1, 0, 0, 0, 1, 0, 0, 0, 1), 0.0, sitk.sitkFloat32)
 
@@ -126,7 +127,7 @@ def initial_transform(globe_centre_lps_mm: Sequence[float], template_shift_lps_m
 
 
 def register_eye(atlas: Atlas, patient: sitk.Image, globe_centre_lps_mm: Sequence[float], engine: RegistrationEngine,
-                 progress: Optional[ProgressCallback] = None,
+                 progress: ProgressCallback | None = None,
                  start_rotation_deg: Sequence[float] = (0.0, 0.0, 0.0)) -> RegistrationResult:
     """Register ``atlas`` (already mirrored for a left eye) to the patient around the given globe centre.
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 #: Name of the release's root folder: ``eye_atlas`` in its README, ``C_eye_atlas`` in its release notes.
 RELEASE_ROOT_NAMES = ("eye_atlas", "C_eye_atlas")
@@ -52,7 +51,7 @@ def release_files() -> tuple[str, ...]:
     return tuple(files)
 
 
-def find_release_root(folder: str | Path) -> Optional[Path]:
+def find_release_root(folder: str | Path) -> Path | None:
     """The folder holding the sex folders: ``folder`` itself or its ``eye_atlas``/``C_eye_atlas`` child."""
     folder = Path(folder).expanduser()
     for candidate in (folder, *(folder / name for name in RELEASE_ROOT_NAMES)):

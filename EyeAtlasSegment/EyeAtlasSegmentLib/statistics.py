@@ -11,8 +11,8 @@ heterogeneity, so it is conservative) with that of σ, assuming independent voxe
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Iterable, Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -22,7 +22,8 @@ from .noise import NoiseEstimate, interval95, require_same_grid, sample_kurtosis
 from .structures import STRUCTURES, output_label
 
 CSV_COLUMNS = ("eye", "label", "atlas_label", "structure", "voxels", "volume_mm3", "mean", "sd", "median",
-               "snr", "snr_ci_low", "snr_ci_high", "snr_signal", "signal_correction", "noise_sd", "noise_method", "noise_model", "noise_voxels",
+               "snr", "snr_ci_low", "snr_ci_high", "snr_signal", "signal_correction", "noise_sd", "noise_method",
+               "noise_model", "noise_voxels",
                "roi_voxels", "roi_erosion_mm", "roi_mean", "roi_sd", "snr_note", "qc_status", "qc_note")
 DEFAULT_MIN_ROI_VOXELS = 20
 
@@ -50,23 +51,23 @@ class StructureStats:
     atlas_label: int
     structure: str
     voxels: int
-    volume_mm3: Optional[float]  # None when the eye was not segmented
-    mean: Optional[float]
-    sd: Optional[float]
-    median: Optional[float]
-    snr: Optional[float]
-    snr_ci_low: Optional[float]
-    snr_ci_high: Optional[float]
-    snr_signal: Optional[float]  # the SNR numerator: ROI mean, or its noise-floor-corrected value
+    volume_mm3: float | None  # None when the eye was not segmented
+    mean: float | None
+    sd: float | None
+    median: float | None
+    snr: float | None
+    snr_ci_low: float | None
+    snr_ci_high: float | None
+    snr_signal: float | None  # the SNR numerator: ROI mean, or its noise-floor-corrected value
     signal_correction: str
-    noise_sd: Optional[float]
+    noise_sd: float | None
     noise_method: str
     noise_model: str
     noise_voxels: int
     roi_voxels: int
     roi_erosion_mm: float
-    roi_mean: Optional[float]
-    roi_sd: Optional[float]
+    roi_mean: float | None
+    roi_sd: float | None
     snr_note: str
     qc_status: str = "pass"  # "pass", "doubtful" (accepted with a caveat) or "not_segmented"
     qc_note: str = ""  # the caveat, or why the eye was not segmented
@@ -99,8 +100,8 @@ def erode_mask(mask: np.ndarray, spacing_xyz_mm: tuple[float, ...], erosion_mm: 
     return eroded
 
 
-def mean_snr_ci(mean: float, sd: float, n: int, sigma: float, sigma_rel_se: Optional[float]
-                ) -> tuple[float, Optional[float], Optional[float]]:
+def mean_snr_ci(mean: float, sd: float, n: int, sigma: float, sigma_rel_se: float | None
+                ) -> tuple[float, float | None, float | None]:
     """SNR = mean/σ and its 95 % interval from the relative errors of the mean (SD/√n) and of σ."""
     snr = mean / sigma
     if sigma_rel_se is None or n < 2 or mean == 0:
@@ -125,7 +126,7 @@ def _signal(values: np.ndarray, mean: float, sigma: float, channels: int, correc
 
 
 def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[str], noise: NoiseEstimate,
-                         roi: RoiOptions = RoiOptions(), repeat: Optional[sitk.Image] = None) -> list[StructureStats]:
+                         roi: RoiOptions = RoiOptions(), repeat: sitk.Image | None = None) -> list[StructureStats]:
     """Statistics of every structure of every eye in ``eyes``.
 
     With ``repeat`` (a second, identical acquisition on the same grid) SNR uses the difference method and
@@ -164,7 +165,7 @@ def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[s
 
 
 def _add_snr(row: StructureStats, roi_signal: np.ndarray, noise: NoiseEstimate, roi: RoiOptions,
-             pair: Optional[tuple[np.ndarray, np.ndarray]]) -> None:
+             pair: tuple[np.ndarray, np.ndarray] | None) -> None:
     notes = []
     if row.roi_voxels < 2:
         row.snr_note = "structure has no voxels" if row.voxels == 0 else \

@@ -15,9 +15,9 @@ blurred or unusual contrast). It needs the whole head, or most of it, in the fie
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import SimpleITK as sitk

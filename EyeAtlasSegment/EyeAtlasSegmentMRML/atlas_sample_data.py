@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Optional
 
 from EyeAtlasSegmentLib.atlas_fetch import RELEASE_FILE, Release
 
@@ -19,7 +18,7 @@ CATEGORY = "Eye Atlas Segment"
 THUMBNAIL_FILE = RESOURCES / "Icons" / "EyeAtlasSegment.png"
 
 
-def atlas_sample_data_source(release_file: Path = RELEASE_FILE) -> Optional[dict]:
+def atlas_sample_data_source(release_file: Path = RELEASE_FILE) -> dict | None:
     """Keyword arguments of ``SampleDataLogic.registerCustomSampleDataSource`` for the pinned atlas archive
     (unzipped when downloaded: ``SampleData.downloadSample(name)`` returns that folder), or None while the pinned
     release has no SHA-256."""

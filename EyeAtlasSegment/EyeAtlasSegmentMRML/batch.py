@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 if __package__ in (None, ""):  # run as a script (Slicer --python-script): make the packages importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -24,8 +24,7 @@ from EyeAtlasSegmentLib.engines import engine_names  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError, one_line_reason  # noqa: E402
 from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, load_image  # noqa: E402
 from EyeAtlasSegmentLib.outputs import write_outputs  # noqa: E402
-from EyeAtlasSegmentMRML.headless import (ensure_scene, inside_slicer_application, node_ids,  # noqa: E402
-                                          remove_nodes_except)
+from EyeAtlasSegmentMRML.headless import ensure_scene, inside_slicer_application, node_ids, remove_nodes_except  # noqa: E402
 from EyeAtlasSegmentMRML.python_requirements import ensure_requirements, requirement_files  # noqa: E402
 from EyeAtlasSegmentMRML.slicer_cli_engines import register_slicer_engines  # noqa: E402
 
@@ -99,10 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if inside_slicer_application():  # nibabel etc. into Slicer's Python, without asking (Resources/requirements*.txt)
+        # nibabel etc. into Slicer's Python, without asking (Resources/requirements*.txt)
+        if inside_slicer_application():
             ensure_requirements(requirement_files(args.engine), prompt=False)
         images = find_images(args.input)
     except EyeAtlasError as exc:

@@ -29,7 +29,7 @@ def inside_slicer_application() -> bool:
     return hasattr(slicer, "app")
 
 
-def ensure_scene() -> "slicer.vtkMRMLScene":
+def ensure_scene() -> slicer.vtkMRMLScene:
     """The scene of the running Slicer, or a headless scene with the needed module logics (created once)."""
     scene = getattr(slicer, "mrmlScene", None)
     if scene is not None:

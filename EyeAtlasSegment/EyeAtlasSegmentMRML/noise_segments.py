@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -27,7 +27,7 @@ NOISE_SEGMENT_TYPES = {("SCT", "74947009")}
 
 
 def noise_mask_from_segments(segmentation_node: slicer.vtkMRMLSegmentationNode,
-                             volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Optional[Sequence[str]] = None
+                             volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Sequence[str] | None = None
                              ) -> sitk.Image:
     """Segments (all of them when ``segment_ids`` is None) as one uint8 mask on the volume's grid (the volume's
     voxels are not copied: only its geometry is needed)."""
@@ -60,7 +60,7 @@ def noise_segment_ids(segmentation_node: slicer.vtkMRMLSegmentationNode) -> list
 
 
 def noise_from_segments(segmentation_node: slicer.vtkMRMLSegmentationNode,
-                        volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Optional[Sequence[str]] = None,
+                        volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Sequence[str] | None = None,
                         model: str = "rayleigh_sd", channels: int = 1) -> NoiseEstimate:
     """σ from the volume's voxels inside the given segments (air), under ``model``, with the engine's refusals."""
     mask = noise_mask_from_segments(segmentation_node, volume_node, segment_ids)
@@ -114,8 +114,8 @@ class SegmentationNoiseCache:
     asks once per segment)."""
 
     def __init__(self) -> None:
-        self._key: Optional[tuple] = None
-        self._result: Optional[tuple[NoiseEstimate, list[str]]] = None
+        self._key: tuple | None = None
+        self._result: tuple[NoiseEstimate, list[str]] | None = None
 
     def get(self, segmentation_node: slicer.vtkMRMLSegmentationNode,
             volume_node: slicer.vtkMRMLScalarVolumeNode) -> tuple[NoiseEstimate, list[str]]:

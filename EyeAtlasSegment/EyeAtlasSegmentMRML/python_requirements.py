@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from EyeAtlasSegmentLib.errors import EyeAtlasError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 from EyeAtlasSegmentLib.atlas import resolve_atlas_folder
 from EyeAtlasSegmentLib.callbacks import CancelCheck, ProgressCallback
@@ -42,10 +42,10 @@ class SceneResult:
     cnr_chart: slicer.vtkMRMLPlotChartNode  # CNR per structure pair
     transforms: dict[str, slicer.vtkMRMLTransformNode]  # per eye: atlas → patient (place atlas volumes under it)
     pipeline: PipelineResult
-    biometry_table: Optional[slicer.vtkMRMLTableNode] = None  # one row per eye × measure, with population z-scores
+    biometry_table: slicer.vtkMRMLTableNode | None = None  # one row per eye × measure, with population z-scores
 
 
-def atlas_folder_problem(atlas_folder: str | Path, sex: str) -> Optional[str]:
+def atlas_folder_problem(atlas_folder: str | Path, sex: str) -> str | None:
     """Why ``atlas_folder`` cannot be used for the ``sex`` template (one line), or None when it can.
 
     "." and "" mean "not chosen": they are what Slicer's parameter node gives for an unset or empty path.
@@ -85,7 +85,7 @@ def engine_options(options: PipelineOptions, volume_node: slicer.vtkMRMLScalarVo
     return dataclasses.replace(options, **changes)
 
 
-def cancellable(progress: Optional[ProgressCallback], is_cancelled: CancelCheck) -> ProgressCallback:
+def cancellable(progress: ProgressCallback | None, is_cancelled: CancelCheck) -> ProgressCallback:
     """A progress callback that raises ``Cancelled`` once ``is_cancelled()``: every engine step that reports
     progress (each registration stage; each poll of a running BRAINSFit or elastix) is a point where a run stops."""
     def report(fraction: float, message: str) -> None:
@@ -113,9 +113,9 @@ def move_segments(source_node: slicer.vtkMRMLSegmentationNode, output_node: slic
 
 def run_in_scene(volume_node: slicer.vtkMRMLScalarVolumeNode, atlas_dir: str | Path,
                  options: PipelineOptions = PipelineOptions(),
-                 output_segmentation: Optional[slicer.vtkMRMLSegmentationNode] = None,
-                 progress: Optional[ProgressCallback] = None,
-                 is_cancelled: CancelCheck = lambda: False, name: Optional[str] = None) -> SceneResult:
+                 output_segmentation: slicer.vtkMRMLSegmentationNode | None = None,
+                 progress: ProgressCallback | None = None,
+                 is_cancelled: CancelCheck = lambda: False, name: str | None = None) -> SceneResult:
     """Segment the eyes of ``volume_node`` and add the results to its scene.
 
     ``options`` are the engine's; they may hold MRML nodes (``engine_options``) and any registered engine name

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 import slicer
@@ -34,10 +34,10 @@ class SegmentScalarStatistics:
     name: str
     voxel_count: int
     volume_mm3: float
-    mean: Optional[float]
-    stdev: Optional[float]
-    median: Optional[float]
-    snr: Optional[float]
+    mean: float | None
+    stdev: float | None
+    median: float | None
+    snr: float | None
 
 
 def segment_stencil(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str,
@@ -72,7 +72,7 @@ def segment_stencil(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_i
 
 def segment_scalar_statistics(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str,
                               volume_node: slicer.vtkMRMLScalarVolumeNode,
-                              noise: Optional[NoiseEstimate] = None) -> SegmentScalarStatistics:
+                              noise: NoiseEstimate | None = None) -> SegmentScalarStatistics:
     """Voxel count, volume (mm³), mean, sample SD, median of the volume inside the segment; SNR when σ is known."""
     stencil = segment_stencil(segmentation_node, segment_id, volume_node)
     accumulate = vtk.vtkImageAccumulate()
@@ -96,7 +96,7 @@ def segment_scalar_statistics(segmentation_node: slicer.vtkMRMLSegmentationNode,
 
 def all_segment_statistics(segmentation_node: slicer.vtkMRMLSegmentationNode,
                            volume_node: slicer.vtkMRMLScalarVolumeNode,
-                           noise: Optional[NoiseEstimate] = None) -> list[SegmentScalarStatistics]:
+                           noise: NoiseEstimate | None = None) -> list[SegmentScalarStatistics]:
     """``segment_scalar_statistics`` for every segment, in segment order."""
     segmentation = segmentation_node.GetSegmentation()
     return [segment_scalar_statistics(segmentation_node, segmentation.GetNthSegmentID(i), volume_node, noise)
@@ -116,7 +116,7 @@ class SnrMeasurement:
     key: str
     name: str
     value_type: str
-    units_code: Optional[Code] = None
+    units_code: Code | None = None
 
 
 SNR_MEASUREMENTS = (

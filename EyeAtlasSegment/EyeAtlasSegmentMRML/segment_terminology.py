@@ -9,8 +9,6 @@ context name, so entries here name Slicer's DICOM master lists, which both versi
 
 from __future__ import annotations
 
-from typing import Optional
-
 import slicer
 import vtk
 
@@ -22,12 +20,12 @@ ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
 _TYPE_FIELD = 2  # index of the type code among the entry's "~"-separated fields
 
 
-def _code_field(code: Optional[Code]) -> str:
+def _code_field(code: Code | None) -> str:
     return "^".join((code.scheme, code.value, code.meaning)) if code else "^^"
 
 
-def terminology_entry(category: Code, type_: Code, type_modifier: Optional[Code] = None,
-                      region: Optional[Code] = None, region_modifier: Optional[Code] = None) -> str:
+def terminology_entry(category: Code, type_: Code, type_modifier: Code | None = None,
+                      region: Code | None = None, region_modifier: Code | None = None) -> str:
     """The terminology string Slicer 5.8 and 5.10 both parse, for these codes."""
     return "~".join((CATEGORY_TYPE_CONTEXT, _code_field(category), _code_field(type_), _code_field(type_modifier),
                      ANATOMIC_CONTEXT, _code_field(region), _code_field(region_modifier)))
@@ -52,7 +50,7 @@ def segment_terminology(segment: slicer.vtkSegment) -> str:
     return str(entry) if segment.GetTag(slicer.vtkSegment.GetTerminologyEntryTagName(), entry) else ""
 
 
-def terminology_type(entry: str) -> Optional[tuple[str, str]]:
+def terminology_type(entry: str) -> tuple[str, str] | None:
     """(coding scheme, code value) of the entry's type, or None when the entry has none."""
     fields = entry.split("~")
     parts = fields[_TYPE_FIELD].split("^") if len(fields) > _TYPE_FIELD else []

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 import slicer
 
-from EyeAtlasSegmentLib.structures import (EYES, LATERALITY, ORBITAL_STRUCTURE, STRUCTURES, TERMINOLOGY, output_label,
-                                           segment_name)
+from EyeAtlasSegmentLib.structures import (
+    EYES,
+    LATERALITY,
+    ORBITAL_STRUCTURE,
+    STRUCTURES,
+    TERMINOLOGY,
+    output_label,
+    segment_name,
+)
 
 from .headless import module_logic
 from .segment_terminology import set_segment_terminology, terminology_entry

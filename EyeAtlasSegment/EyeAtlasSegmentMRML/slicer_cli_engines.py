@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable
 
 import SimpleITK as sitk
 import slicer
 
-from EyeAtlasSegmentLib.engines import register_engine
 from EyeAtlasSegmentLib.callbacks import ProgressCallback
+from EyeAtlasSegmentLib.engines import register_engine
 from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError, library_reason
 from EyeAtlasSegmentLib.registration import EngineOutput, RegistrationMasks
 
@@ -78,7 +79,7 @@ def read_elastix_parameters(path: Path) -> dict[str, str]:
 
 
 def wait_for_cli(node, report: Callable[[float], None], title: str,
-                 process_events: Optional[Callable[[], None]] = None) -> None:
+                 process_events: Callable[[], None] | None = None) -> None:
     """Wait for a CLI started with ``slicer.cli.run(..., wait_for_completion=False)``, keeping the application live.
 
     ``report(fraction)`` is called at every poll with the CLI's own progress (0-1); if it raises ``Cancelled`` the
@@ -109,7 +110,7 @@ class SlicerEngine:
     name = ""
 
     def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
-                 anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback]) -> EngineOutput:
+                 anchor_lps_mm: Sequence[float], progress: ProgressCallback | None) -> EngineOutput:
         scene = slicer.mrmlScene
         report = progress or (lambda fraction, message: None)
         before = node_ids(scene)

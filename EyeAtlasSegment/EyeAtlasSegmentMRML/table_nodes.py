@@ -1,9 +1,11 @@
-"""Statistics and CNR table nodes: one row per eye × structure (or pair), with units and descriptions on every column."""
+"""Statistics and CNR table nodes: one row per eye × structure (or pair), with units and descriptions on every
+column."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import vtk
 
@@ -80,8 +82,8 @@ BIOMETRY_COLUMN_INFO = {
     "flag": ("", "low or high: outside the population's 2.5-97.5 % range"),
     "note": ("", "How the value was found, why it is missing, or that the population has no norm for it"),
 }
-_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note", "qc_status", "qc_note",
-                 "structure_a", "structure_b", "formula", "note", "measure", "unit", "population", "flag"}
+_TEXT_COLUMNS = {"eye", "structure", "noise_method", "noise_model", "signal_correction", "snr_note", "qc_status",
+                 "qc_note", "structure_a", "structure_b", "formula", "note", "measure", "unit", "population", "flag"}
 _INTEGER_COLUMNS = {"label", "atlas_label", "voxels", "noise_voxels", "roi_voxels", "voxels_a", "voxels_b"}
 
 

@@ -50,7 +50,8 @@ def loaded_image_from_volume_node(volume_node: slicer.vtkMRMLScalarVolumeNode) -
         warnings.append(f"volume {volume_node.GetName()!r} is under a transform; results use its own (untransformed) "
                         f"grid")
     storage = volume_node.GetStorageNode()
-    source = Path(storage.GetFileName()) if storage is not None and storage.GetFileName() else Path(volume_node.GetName())
+    stored = storage is not None and storage.GetFileName()
+    source = Path(storage.GetFileName()) if stored else Path(volume_node.GetName())
     metadata = {"mrml_node_id": volume_node.GetID() or "", "mrml_node_name": volume_node.GetName() or ""}
     return LoadedImage(image, ijk_to_ras_affine(image), source, "mrml", False, warnings, metadata)
 

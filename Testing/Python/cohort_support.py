@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -62,7 +62,8 @@ def make_bids_dataset(root: Path, heads: Sequence[Path], sexes: Sequence[str],
     """A BIDS raw dataset: subject n gets ``heads`` copied into each of its ``sessions[n]`` (empty: no session),
     with ``sexes[n]`` in participants.tsv."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "dataset_description.json").write_text(json.dumps({"Name": "synthetic eyes", "BIDSVersion": "1.10.0"}), encoding="utf-8")
+    description = {"Name": "synthetic eyes", "BIDSVersion": "1.10.0"}
+    (root / "dataset_description.json").write_text(json.dumps(description), encoding="utf-8")
     lines = ["participant_id\tsex\tage"]
     head = 0
     for n, (sex, subject_sessions) in enumerate(zip(sexes, sessions), start=1):

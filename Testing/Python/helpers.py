@@ -1,28 +1,13 @@
-"""Test helpers: Dice per structure against synthetic ground truth; DICOM series written from a volume; a
-registration engine of known result."""
+"""Test helpers: DICOM series written from a volume; a registration engine of known result; an air ROI."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.registration import EngineOutput
-from EyeAtlasSegmentLib.structures import STRUCTURES, output_label
-
-
-def dice_per_structure(predicted: sitk.Image, truth: sitk.Image, eye: str) -> dict[str, float]:
-    """Dice of each of the nine structures of one eye (labels as in labels.nii.gz)."""
-    p = sitk.GetArrayViewFromImage(predicted)
-    t = sitk.GetArrayViewFromImage(truth)
-    scores = {}
-    for s in STRUCTURES:
-        value = output_label(eye, s.label)
-        a, b = p == value, t == value
-        scores[s.key] = 2.0 * np.sum(a & b) / max(1, np.sum(a) + np.sum(b))
-    return scores
 
 
 def write_dicom_series(image: sitk.Image, directory: Path, series_uid: str, patient_sex: str = "",
@@ -61,7 +46,7 @@ class FixedScaleEngine:
 
     name = "fixed-scale"
 
-    def __init__(self, enlargement: Optional[dict[str, float]] = None) -> None:
+    def __init__(self, enlargement: dict[str, float] | None = None) -> None:
         self.enlargement = enlargement or {"right": 1.0, "left": 1.0}
 
     def parameters(self) -> dict:

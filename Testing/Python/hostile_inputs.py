@@ -28,7 +28,7 @@ import subprocess
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Union
+from typing import Callable
 
 import nibabel as nib
 import numpy as np
@@ -59,8 +59,8 @@ class Accepted:
 class Case:
     name: str
     family: str  # pickle, nifti, nrrd, metaimage, dicom, array, atlas, arguments, output
-    make: Callable[["Workspace"], Union[list, Path]]  # argv after the program name (Refused) or the input (Accepted)
-    outcome: Union[Refused, Accepted]
+    make: Callable[[Workspace], list | Path]  # argv after the program name (Refused) or the input (Accepted)
+    outcome: Refused | Accepted
 
 
 # ------------------------------------------------------------------------------------------ workspace
@@ -90,8 +90,8 @@ class Workspace:
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
 
-    def run(self, image: Union[str, Path], *extra: object, atlas: Union[str, Path, None] = None,
-            out: Union[str, Path, None] = None) -> list:
+    def run(self, image: str | Path, *extra: object, atlas: str | Path | None = None,
+            out: str | Path | None = None) -> list:
         """``run`` arguments for ``image`` with the workspace's atlas and OUT_DIR."""
         return ["run", str(image), "--atlas", str(atlas or self.atlas), "--out", str(out or self.out), "--quiet",
                 *map(str, extra)]
@@ -259,7 +259,8 @@ def _nnunet(ws: Workspace, shape_zyx: tuple[int, int, int], channels: int = 1, c
     """An nnU-Net v1 case (data with a segmentation channel) and its properties; the array as the image."""
     raw_zyx = SHAPE_IJK[::-1]
     properties = collections.OrderedDict(
-        original_size_of_raw_data=np.array(raw_zyx), list_of_data_files=[f"case_{n:04d}.nii.gz" for n in range(channels)],
+        original_size_of_raw_data=np.array(raw_zyx),
+        list_of_data_files=[f"case_{n:04d}.nii.gz" for n in range(channels)],
         itk_origin=(10.0, -20.0, 5.0), itk_spacing=(0.8, 0.8, 2.0), itk_direction=(1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0),
         use_nonzero_mask_for_norm=collections.OrderedDict([(0, False)]))
     if crop:
@@ -520,7 +521,8 @@ CASES: tuple[Case, ...] = (
          Refused(r"Could not read .*cut\.nii' as NIfTI \(corrupt or truncated\?\)")),
     Case("nifti_garbage_gz", "nifti", lambda ws: ws.run(ws.raw("junk.nii.gz", b"\x1f\x8b garbage")),
          Refused(r"Could not read .*junk\.nii\.gz' as NIfTI")),
-    Case("nifti_binary_mask", "nifti", lambda ws: ws.run(ws.nifti("mask.nii.gz", (noise_volume() > 100).astype(np.uint8))),
+    Case("nifti_binary_mask", "nifti",
+         lambda ws: ws.run(ws.nifti("mask.nii.gz", (noise_volume() > 100).astype(np.uint8))),
          Refused(r"holds only 2 distinct values \(0, 1\): it looks like a mask or label map, not an MRI")),
     Case("nifti_label_map", "nifti",
          lambda ws: ws.run(ws.nifti("labels_in.nii.gz", (np.arange(np.prod(SHAPE_IJK)) % 10).reshape(SHAPE_IJK)
@@ -605,11 +607,13 @@ CASES: tuple[Case, ...] = (
                                   ("1.2.3.300", _dicom_volume(10, 20, 40.0), 10))),
          Refused(r"mixes slices of 2 grids \(slice sizes 16x16 and 20x20\): probably two acquisitions sharing one")),
     Case("dicom_missing_slice_accepted", "dicom",
-         lambda ws: _dicom(ws, "dicom", ("1.2.3.400", _dicom_volume(5), 0), ("1.2.3.400", _dicom_volume(6, 16, 12.0), 6)),
+         lambda ws: _dicom(ws, "dicom", ("1.2.3.400", _dicom_volume(5), 0),
+                           ("1.2.3.400", _dicom_volume(6, 16, 12.0), 6)),
          Accepted((r"^the DICOM slices are unevenly spaced or some are missing",))),
     Case("dicom_two_series_largest_accepted", "dicom",
          lambda ws: _dicom(ws, "dicom", ("1.2.3.500", _dicom_volume(12), 0), ("1.2.3.600", _dicom_volume(9), 0)),
-         Accepted((r"^folder holds 2 DICOM series; using 1\.2\.3\.500 \(12 files, the most\) and ignoring 1\.2\.3\.600",))),
+         Accepted((r"^folder holds 2 DICOM series; using 1\.2\.3\.500 \(12 files, the most\) "
+                   r"and ignoring 1\.2\.3\.600",))),
     # --- atlas
     Case("atlas_is_a_file", "atlas", lambda ws: ws.run(ws.image, atlas=ws.image),
          Refused(r"--atlas must be a folder, but .*good\.nii\.gz is a file")),
@@ -676,7 +680,8 @@ CASES: tuple[Case, ...] = (
     # --- OUT_DIR and inputs, checked before any work
     Case("output_replaces_the_input", "output",
          lambda ws: ws.run(shutil.copy(ws.image, ws.out / "labels.nii.gz"), out=ws.out),
-         Refused(r"writing labels\.nii\.gz into .*out would replace the input .*labels\.nii\.gz: choose another --out")),
+         Refused(r"writing labels\.nii\.gz into .*out would replace the input .*labels\.nii\.gz: "
+                 r"choose another --out")),
     Case("output_replaces_the_noise_roi", "output",
          lambda ws: ws.run(ws.image, "--noise-roi", ws.nifti("out/labels.nii.gz", (noise_volume() > 100) * 1.0)),
          Refused(r"writing labels\.nii\.gz into .* would replace the input")),

@@ -123,7 +123,8 @@ def test_the_probability_picture_is_never_read_as_labels(synthetic_atlas_dir, tm
     folder = _copy_sex_folder(synthetic_atlas_dir, tmp_path, ["0_template.nii.gz", "2_prob_map.nii.gz"])
     with pytest.raises(AtlasError, match="no 1_max_prob_map.*2_prob_map.nii.gz is an RGB picture"):
         load_atlas(folder, "combined")
-    for picture, as_labels in (("2_prob_map.nii.gz", "1_max_prob_map.nii.gz"), ("2_prob_map.npy", "1_max_prob_map.npy")):
+    for picture, as_labels in (("2_prob_map.nii.gz", "1_max_prob_map.nii.gz"),
+                               ("2_prob_map.npy", "1_max_prob_map.npy")):
         shutil.copy(synthetic_atlas_dir / "combined" / picture, folder / "combined" / as_labels)
         with pytest.raises(AtlasError, match=r"is an RGB picture \(shape \(60, 70, 56, 3\), uint8\)"):
             load_atlas(folder, "combined")

@@ -24,7 +24,7 @@ from EyeAtlasSegmentLib import cli  # noqa: E402
 from EyeAtlasSegmentLib.atlas import load_atlas, load_standard_space  # noqa: E402
 from EyeAtlasSegmentLib.atlas_fetch import Release, fetch_atlas  # noqa: E402
 from EyeAtlasSegmentLib.errors import AtlasError  # noqa: E402
-from EyeAtlasSegmentLib.release_layout import MANUAL_SEG_NAME, ITKSNAP_NAME, SEXES  # noqa: E402
+from EyeAtlasSegmentLib.release_layout import ITKSNAP_NAME, MANUAL_SEG_NAME, SEXES  # noqa: E402
 
 ARCHIVE = "C_eye_atlas.zip"
 

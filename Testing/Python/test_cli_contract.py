@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.metadata
 import json
 import os
 import struct
@@ -54,7 +55,8 @@ def cli_run(subject_file, synthetic_atlas_dir, tmp_path_factory):
 def test_run_writes_the_files_on_the_input_grid(cli_run, subject_file):
     completed, out = cli_run
     assert completed.returncode == 0, completed.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["biometry.csv", "cnr.csv", "labels.nii.gz", "qc.png", "report.html",
+    assert sorted(p.name for p in out.iterdir()) == ["biometry.csv", "cnr.csv", "labels.nii.gz", "qc.png",
+                                                   "report.html",
                                                    "report.json", "stats.csv"]
     source, labels = nib.load(subject_file), nib.load(out / "labels.nii.gz")
     assert labels.shape == source.shape
@@ -163,6 +165,24 @@ def test_bad_atlas_fails_and_leaves_existing_out_dir_untouched(subject_file, tmp
 def test_wrong_arguments_exit_2(tmp_path):
     completed = run_cli("run", tmp_path / "x.nii.gz", "--out", tmp_path)  # --atlas missing
     assert completed.returncode == 2
+
+
+def test_version_prints_the_package_version_and_exits_0():
+    completed = run_cli("--version")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == f"eye-atlas-segment {importlib.metadata.version('eye-atlas-segment')}"
+
+
+def test_python_dash_m_package_is_the_same_command_with_a_one_sentence_help():
+    env = dict(os.environ, PYTHONPATH=str(ENGINE_DIR))
+    completed = subprocess.run([sys.executable, "-m", "EyeAtlasSegmentLib", "--help"], capture_output=True, text=True,
+                               env=env, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("usage: eye-atlas-segment ")
+    assert "Segment the eyes and orbits of a 3D MRI with the MR-Eye atlas" in " ".join(completed.stdout.split())
+    assert "``" not in completed.stdout
+    for command in ("run", "cohort", "demo", "make-synthetic", "fetch-atlas"):
+        assert command in completed.stdout
 
 
 def test_failure_while_writing_leaves_nothing_half_written(subject_file, synthetic_atlas_dir, tmp_path, monkeypatch):

@@ -104,7 +104,8 @@ def test_derivative_names_carry_the_source_entities_seg_and_desc(tmp_path):
         out / "sub-01/ses-b/anat/sub-01_ses-b_acq-fast_run-2_seg-eyes_desc-T1w_dseg.nii.gz")
     assert derivative_path(out, by_key["sub-01_ses-b_T2w"], "stats", ".tsv") == (
         out / "sub-01/ses-b/anat/sub-01_ses-b_seg-eyes_desc-T2w_stats.tsv")
-    assert derivative_path(out, by_key["sub-02_T1w"], "qc", ".png") == out / "sub-02/anat/sub-02_seg-eyes_desc-T1w_qc.png"
+    assert (derivative_path(out, by_key["sub-02_T1w"], "qc", ".png")
+            == out / "sub-02/anat/sub-02_seg-eyes_desc-T1w_qc.png")
 
 
 def test_the_settings_fingerprint_changes_with_what_shapes_the_outputs_only():

@@ -38,7 +38,8 @@ def _env() -> dict[str, str]:
 
 def _done(out: Path) -> dict[str, str]:
     """Image key → run id of its completion marker."""
-    return {m.stem: json.loads(m.read_text(encoding="utf-8"))["run_id"] for m in (out / ".eye-atlas-segment" / "done").glob("*.json")}
+    markers = (out / ".eye-atlas-segment" / "done").glob("*.json")
+    return {m.stem: json.loads(m.read_text(encoding="utf-8"))["run_id"] for m in markers}
 
 
 def _files_of(out: Path, key: str) -> dict[Path, tuple[int, int]]:

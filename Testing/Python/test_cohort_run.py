@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 
 from cohort_support import cached_atlas, cached_heads, make_bids_dataset, write_not_a_head
-from helpers import FixedScaleEngine
 from EyeAtlasSegmentLib import __version__
 from EyeAtlasSegmentLib.cohort.inputs import discover
 from EyeAtlasSegmentLib.cohort.runner import WORKER_DIED, run_cohort
 from EyeAtlasSegmentLib.cohort.scheduler import DASK_CONFIG, DaskSettings
 from EyeAtlasSegmentLib.normative import population_norm
 from EyeAtlasSegmentLib.pipeline import PipelineOptions
+from helpers import FixedScaleEngine
 
 pytestmark = pytest.mark.slow
 KILLED_IMAGE = "sub-04_T1w"

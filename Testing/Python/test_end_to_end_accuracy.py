@@ -8,8 +8,8 @@ import pytest
 import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
+from EyeAtlasSegmentLib.synthetic.scoring import dice_per_structure
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
-from helpers import dice_per_structure
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ accuracy on it, a family the pipeline was not tuned on."""
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -15,9 +15,13 @@ from EyeAtlasSegmentLib.normative import population_norm
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
 from EyeAtlasSegmentLib.registration import label_centroid_lps
 from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label
-from EyeAtlasSegmentLib.synthetic.evaluation_family import (CUT_ORBIT_LATERAL_MM, EVALUATION_CASES, EvaluationSpec,
-                                                             make_evaluation_subject)
-from helpers import dice_per_structure
+from EyeAtlasSegmentLib.synthetic.evaluation_family import (
+    CUT_ORBIT_LATERAL_MM,
+    EVALUATION_CASES,
+    EvaluationSpec,
+    make_evaluation_subject,
+)
+from EyeAtlasSegmentLib.synthetic.scoring import dice_per_structure
 
 #: Both orbits at 1 mm, no pose or size randomness and no bias: the truth must follow the nominal geometry exactly.
 NOMINAL = EvaluationSpec(case_id="nominal", seed=5, fov="orbits", head_rotation_deg=0.0, head_shift_mm=0.0,
@@ -25,7 +29,7 @@ NOMINAL = EvaluationSpec(case_id="nominal", seed=5, fov="orbits", head_rotation_
 CASES = {spec.case_id: spec for spec in EVALUATION_CASES}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _subject(spec: EvaluationSpec):
     """The subject of ``spec``, generated once per session."""
     return make_evaluation_subject(spec)

@@ -45,7 +45,8 @@ def test_cmake_lists_every_script_and_existing_resources():
     for resource in resources:
         assert (MODULE / resource).is_file(), resource
     assert (MODULE / "Resources/Icons/EyeAtlasSegment.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in (MODULE / "CMakeLists.txt").read_text(encoding="utf-8")
+    cmake = (MODULE / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "slicer_add_python_unittest(SCRIPT ${MODULE_NAME}.py)" in cmake
 
 
 def _metadata() -> dict[str, str]:

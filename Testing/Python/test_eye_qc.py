@@ -11,8 +11,15 @@ import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.engines.simpleitk_engine import SimpleITKEngine
 from EyeAtlasSegmentLib.errors import EyeNotFoundError
-from EyeAtlasSegmentLib.eye_qc import (MAX_VOLUME_Z, deformable_check, folding_check, globe_offset_check,
-                                       symmetry_check, verdict_of, volumes_check)
+from EyeAtlasSegmentLib.eye_qc import (
+    MAX_VOLUME_Z,
+    deformable_check,
+    folding_check,
+    globe_offset_check,
+    symmetry_check,
+    verdict_of,
+    volumes_check,
+)
 from EyeAtlasSegmentLib.eye_segmentation import RETRY_ROTATIONS_DEG, attempt_plan
 from EyeAtlasSegmentLib.normative import population_norm
 from EyeAtlasSegmentLib.outputs import report_content

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import REQUIRED_REAL_HEADS, read_globe_centres
 
 from EyeAtlasSegmentLib.errors import InputImageError
 from EyeAtlasSegmentLib.geometry import ras_to_lps
 from EyeAtlasSegmentLib.globe_finder import CONFIDENCE_LEVELS, DEFAULT_SETTINGS, GlobeSearchResult, find_globes
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
-from conftest import REQUIRED_REAL_HEADS, read_globe_centres
 
 REAL_TOLERANCE_MM = 3.0
 #: The localiser's tolerance on a 2 mm grid is two voxels: MNI152_T1_2mm is an average with a blurred globe wall

@@ -12,7 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.errors import InputImageError, UnsafePickleError
-from EyeAtlasSegmentLib.image_io import LoadedImage, SUPPORTED_SUFFIXES, load_image, write_label_image
+from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, LoadedImage, load_image, write_label_image
 from helpers import write_dicom_series
 
 SIZE_IJK = (20, 24, 28)
@@ -404,13 +404,15 @@ _BAD_PICKLE_PAYLOADS = {
     "no-image-key": ({"volume": _VOLUME}, r"holds a dict without an image \(keys: 'volume'\)"),
     "list": ([_VOLUME], r"holds a list; expected a numpy array"),
     "image-not-array": ({"image": [[[0.0]]]}, r"'image' is a list, not a numpy array"),
-    "affine-shape": ({"image": _VOLUME, "affine": np.eye(3)}, r"'affine' must be 4x4 numbers, got an array of shape 3x3"),
+    "affine-shape": ({"image": _VOLUME, "affine": np.eye(3)},
+                     r"'affine' must be 4x4 numbers, got an array of shape 3x3"),
     "affine-nan": ({"image": _VOLUME, "affine": np.full((4, 4), np.nan)}, r"'affine' holds values that are not finite"),
     "affine-long-list": ({"image": _VOLUME, "affine": [[0.0] * 4] * 1000}, r"'affine' must be 4x4 numbers, got a list "
                                                                           r"of 1000 items$"),
     "no-spacing": ({"image": _VOLUME, "origin": (0, 0, 0)}, r"gives 'origin' but no 'spacing'"),
     "zero-spacing": ({"image": _VOLUME, "spacing": (1, 0, 1)}, r"'spacing' must be three positive voxel sizes"),
-    "direction-shape": ({"image": _VOLUME, "spacing": (1, 1, 1), "direction": (1, 0, 0)}, "'direction' must be 9 or 3x3"),
+    "direction-shape": ({"image": _VOLUME, "spacing": (1, 1, 1), "direction": (1, 0, 0)},
+                        "'direction' must be 9 or 3x3"),
     "zero-axis-affine": ({"image": _VOLUME, "affine": np.diag([1.0, 0.0, 1.0, 1.0])}, "axis j has length 0"),
     "zero-direction": ({"image": _VOLUME, "spacing": (1, 1, 1), "direction": np.zeros(9)}, "axis i has length 0"),
     "parallel-axes": ({"image": _VOLUME, "affine": [[1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]},
@@ -591,7 +593,8 @@ def test_a_metaimage_data_file_in_a_subfolder_loads_and_outside_only_when_allowe
     sitk.WriteImage(_truth_image(DIRECTIONS_LPS["permuted"]), str(tmp_path / "t1.mhd"))
     (tmp_path / "data").mkdir()
     (tmp_path / "t1.raw").rename(tmp_path / "data" / "t1.raw")
-    header = (tmp_path / "t1.mhd").read_text(encoding="utf-8").replace("ElementDataFile = t1.raw", "ElementDataFile = data/t1.raw")
+    header = (tmp_path / "t1.mhd").read_text(encoding="utf-8")
+    header = header.replace("ElementDataFile = t1.raw", "ElementDataFile = data/t1.raw")
     (tmp_path / "t1.mhd").write_text(header, encoding="utf-8")
     truth_affine_ras = _truth_affine_ras(DIRECTIONS_LPS["permuted"])
     _assert_same_world_image(load_image(tmp_path / "t1.mhd"), _values_ijk(), truth_affine_ras, atol_mm=1e-4)

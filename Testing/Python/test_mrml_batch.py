@@ -20,8 +20,12 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is part of the [test]
 from EyeAtlasSegmentLib.errors import Cancelled, EyeAtlasError, RegistrationError  # noqa: E402
 from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
 from EyeAtlasSegmentMRML.batch import find_images, output_name  # noqa: E402
-from EyeAtlasSegmentMRML.slicer_cli_engines import (ELASTIX_PARAMETER_FILES, brainsfit_parameters,  # noqa: E402
-                                                    read_elastix_parameters, wait_for_cli)
+from EyeAtlasSegmentMRML.slicer_cli_engines import (  # noqa: E402
+    ELASTIX_PARAMETER_FILES,
+    brainsfit_parameters,
+    read_elastix_parameters,
+    wait_for_cli,
+)
 
 BATCH = Path(__file__).resolve().parents[2] / "EyeAtlasSegment" / "EyeAtlasSegmentMRML" / "batch.py"
 
@@ -115,7 +119,8 @@ def test_elastix_parameter_files_write_an_itk_composite_transform_as_slicer_elas
 
 def test_an_elastix_parameter_file_with_a_malformed_line_is_refused(tmp_path):
     path = tmp_path / "broken.txt"
-    path.write_text('// comment\n(Transform "SimilarityTransform") // trailing comment\nTransform Euler\n', encoding="utf-8")
+    path.write_text('// comment\n(Transform "SimilarityTransform") // trailing comment\nTransform Euler\n',
+                    encoding="utf-8")
     with pytest.raises(ValueError, match="not an elastix parameter line"):
         read_elastix_parameters(path)
 
@@ -206,7 +211,8 @@ def test_declared_requirements_match_the_package_metadata():
 
     from EyeAtlasSegmentMRML.python_requirements import read_requirements, requirement_files
 
-    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     core, ants = requirement_files("ants")
     slicer_bundled = {"numpy", "simpleitk"}
     assert read_requirements(core) == [r for r in project["dependencies"]
@@ -269,10 +275,9 @@ def subject_volume(eye_subject):
 
 def test_the_console_entry_point_takes_pipeline_options_with_nodes_and_fills_the_output_segmentation(
         eye_subject, subject_volume, synthetic_atlas_dir):
-    from helpers import FixedScaleEngine, air_corner_segmentation  # the engine: fast, known volumes
-
     from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
     from EyeAtlasSegmentMRML.segmentation_nodes import labels_from_segmentation
+    from helpers import FixedScaleEngine, air_corner_segmentation  # the engine: fast, known volumes
 
     scene = subject_volume.GetScene()
     air, air_kji = air_corner_segmentation(scene, eye_subject.image, subject_volume)

@@ -15,27 +15,32 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is part of the [test]
 
 from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
 from EyeAtlasSegmentLib.errors import InputImageError  # noqa: E402
+from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
 from EyeAtlasSegmentLib.label_transfer import warp_labels  # noqa: E402
 from EyeAtlasSegmentLib.noise import NoiseEstimate  # noqa: E402
 from EyeAtlasSegmentLib.orbit_crop import template_footprint_region  # noqa: E402
+from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
 from EyeAtlasSegmentLib.statistics import CSV_COLUMNS, structure_statistics  # noqa: E402
 from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, Code, output_label, segment_name  # noqa: E402
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject  # noqa: E402
 from EyeAtlasSegmentMRML.headless import ensure_scene  # noqa: E402
+from EyeAtlasSegmentMRML.noise_segments import is_noise_segment, noise_for_segmentation, noise_from_segments  # noqa: E402
 from EyeAtlasSegmentMRML.plot_nodes import snr_plot  # noqa: E402
-from EyeAtlasSegmentMRML.noise_segments import (is_noise_segment, noise_for_segmentation,  # noqa: E402
-                                                noise_from_segments)
 from EyeAtlasSegmentMRML.segment_statistics import all_segment_statistics  # noqa: E402
-from EyeAtlasSegmentMRML.segment_terminology import (segment_terminology, set_segment_terminology,  # noqa: E402
-                                                     set_segment_terminology_tag, terminology_entry)
-from EyeAtlasSegmentMRML.segmentation_nodes import (labels_from_segmentation, segmentation_from_labels,  # noqa: E402
-                                                    structure_terminology)
+from EyeAtlasSegmentMRML.segment_terminology import (  # noqa: E402
+    segment_terminology,
+    set_segment_terminology,
+    set_segment_terminology_tag,
+    terminology_entry,
+)
+from EyeAtlasSegmentMRML.segmentation_nodes import (  # noqa: E402
+    labels_from_segmentation,
+    segmentation_from_labels,
+    structure_terminology,
+)
 from EyeAtlasSegmentMRML.table_nodes import COLUMN_INFO, statistics_table  # noqa: E402
 from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transform_node_from_sitk  # noqa: E402
-from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
-from EyeAtlasSegmentMRML.volume_nodes import (add_volume_node, image_from_volume_node,  # noqa: E402
-                                              loaded_image_from_volume_node)
-from EyeAtlasSegmentLib.pipeline import PipelineOptions  # noqa: E402
+from EyeAtlasSegmentMRML.volume_nodes import add_volume_node, image_from_volume_node, loaded_image_from_volume_node  # noqa: E402
 from helpers import FixedScaleEngine, air_corner_segmentation  # noqa: E402
 
 SIGMA = 20.0

@@ -12,8 +12,14 @@ import SimpleITK as sitk
 from EyeAtlasSegmentLib.cnr import contrast_to_noise
 from EyeAtlasSegmentLib.geometry import direction_lps_from_axis_code, ras_to_lps, voxel_centres_lps
 from EyeAtlasSegmentLib.image_io import load_image
-from EyeAtlasSegmentLib.noise import (RAYLEIGH_MEAN_FACTOR, RAYLEIGH_SD_FACTOR, air_region, chi_shape,
-                                      estimate_noise_from_air, estimate_noise_from_roi)
+from EyeAtlasSegmentLib.noise import (
+    RAYLEIGH_MEAN_FACTOR,
+    RAYLEIGH_SD_FACTOR,
+    air_region,
+    chi_shape,
+    estimate_noise_from_air,
+    estimate_noise_from_roi,
+)
 from EyeAtlasSegmentLib.noise_methods import estimate_noise, load_noise_input, resolve_noise_method
 from EyeAtlasSegmentLib.pipeline import PipelineOptions
 from EyeAtlasSegmentLib.statistics import structure_statistics

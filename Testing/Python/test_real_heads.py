@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from conftest import read_globe_centres
 
 from EyeAtlasSegmentLib.errors import EyeAtlasError
 from EyeAtlasSegmentLib.geometry import lps_to_ras
@@ -17,7 +18,6 @@ from EyeAtlasSegmentLib.normative import population_norm
 from EyeAtlasSegmentLib.pipeline import run_pipeline
 from EyeAtlasSegmentLib.registration import label_centroid_lps
 from EyeAtlasSegmentLib.structures import STRUCTURES, output_label
-from conftest import read_globe_centres
 
 pytestmark = pytest.mark.slow
 

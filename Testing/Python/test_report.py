@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from EyeAtlasSegmentLib.biometry import measure_biometry
 from EyeAtlasSegmentLib.atlas import Atlas
+from EyeAtlasSegmentLib.biometry import measure_biometry
 from EyeAtlasSegmentLib.cnr import contrast_to_noise
 from EyeAtlasSegmentLib.eye_qc import QcCheck
 from EyeAtlasSegmentLib.geometry import ijk_to_ras_affine
@@ -41,7 +41,8 @@ def result() -> PipelineResult:
     phantom = analytic_eyes_image(RIGHT, LEFT, (0.9, 0.9, 1.2), (8.0, -6.0, 12.0), noise_sigma=10.0)
     image, labels = phantom.image, phantom.labels
     loaded = LoadedImage(image, ijk_to_ras_affine(image), Path("analytic_eyes.nii.gz"), "nifti", False)
-    atlas = Atlas(image, labels, "female", Path("synthetic_atlas"), Path("synthetic_atlas/female/1_max_prob_map.nii.gz"),
+    atlas = Atlas(image, labels, "female", Path("synthetic_atlas"),
+                  Path("synthetic_atlas/female/1_max_prob_map.nii.gz"),
                   synthetic=True)
     eyes = {}
     for eye, spec, verdict in (("right", RIGHT, "pass"), ("left", LEFT, "doubtful")):
@@ -174,9 +175,9 @@ def test_without_matplotlib_no_figure_is_written_and_the_run_says_so(result, tmp
 
 def test_the_slicer_biometry_table_holds_every_row_typed_with_units(result):
     pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
+    from EyeAtlasSegmentLib.population import BIOMETRY_COLUMNS
     from EyeAtlasSegmentMRML.headless import ensure_scene
     from EyeAtlasSegmentMRML.table_nodes import BIOMETRY_COLUMN_INFO, biometry_table
-    from EyeAtlasSegmentLib.population import BIOMETRY_COLUMNS
 
     rows = result.biometry.rows
     node = biometry_table(ensure_scene(), rows, "biometry")

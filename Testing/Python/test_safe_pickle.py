@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from EyeAtlasSegmentLib.errors import InputImageError, UnsafePickleError
 from EyeAtlasSegmentLib import safe_pickle
+from EyeAtlasSegmentLib.errors import InputImageError, UnsafePickleError
 from EyeAtlasSegmentLib.safe_pickle import load_pickle_safely
 
 

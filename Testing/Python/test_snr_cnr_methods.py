@@ -10,9 +10,16 @@ import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.cnr import DEFAULT_CNR_PAIRS, OUTSIDE_MASK, contrast_to_noise, parse_pairs
 from EyeAtlasSegmentLib.errors import EyeAtlasError, GridMismatchError
-from EyeAtlasSegmentLib.noise import (RAYLEIGH_SD_FACTOR, NoiseEstimate, estimate_noise_from_air,
-                                      estimate_noise_from_noise_scan, estimate_noise_from_roi, ghost_band_mask,
-                                      naive_outside_mask_noise, sigma_from_background_samples)
+from EyeAtlasSegmentLib.noise import (
+    RAYLEIGH_SD_FACTOR,
+    NoiseEstimate,
+    estimate_noise_from_air,
+    estimate_noise_from_noise_scan,
+    estimate_noise_from_roi,
+    ghost_band_mask,
+    naive_outside_mask_noise,
+    sigma_from_background_samples,
+)
 from EyeAtlasSegmentLib.noise_methods import resolve_noise_method
 from EyeAtlasSegmentLib.pipeline import PipelineOptions
 from EyeAtlasSegmentLib.statistics import RoiOptions, erode_mask, structure_statistics
@@ -142,7 +149,8 @@ def test_erosion_removes_partial_volume_bias_at_a_dark_structure_next_to_bright_
     shape = (60, 60, 60)
     z, y, x = np.indices(shape)
     ball = (x - 30) ** 2 + (y - 30) ** 2 + (z - 30) ** 2 < 10 ** 2
-    signal = sitk.SmoothingRecursiveGaussian(sitk.GetImageFromArray(np.where(ball, 100.0, 500.0).astype(np.float32)), 1.0)
+    contrast = sitk.GetImageFromArray(np.where(ball, 100.0, 500.0).astype(np.float32))
+    signal = sitk.SmoothingRecursiveGaussian(contrast, 1.0)
     labels = sitk.GetImageFromArray(np.where(ball, output_label("right", 2), 0).astype(np.uint8))
     known = NoiseEstimate("known", 10.0, 10_000, sigma_rel_se=0.01)
     whole = _row(structure_statistics(signal, labels, ["right"], known), "globe")

@@ -29,7 +29,8 @@ def subject_file(subject, tmp_path_factory):
 
 
 def test_the_unlabelled_left_eye_is_the_mirror_of_the_right(synthetic_atlas_dir):
-    centres = {eye: lps_to_ras(c) for eye, c in template_eye_centres_lps(load_standard_space(synthetic_atlas_dir)).items()}
+    template_centres_lps = template_eye_centres_lps(load_standard_space(synthetic_atlas_dir))
+    centres = {eye: lps_to_ras(c) for eye, c in template_centres_lps.items()}
     # Lens + globe centroid of the right eye, drawn at the globe centre; the left eye carries no label.
     np.testing.assert_allclose(centres["right"], STANDARD_GLOBES_RAS_MM["right"], atol=2.0)
     np.testing.assert_allclose(centres["left"], centres["right"] * [-1, 1, 1])

@@ -22,8 +22,8 @@ import csv
 import json
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from .. import __version__
 from ..outputs import write_outputs

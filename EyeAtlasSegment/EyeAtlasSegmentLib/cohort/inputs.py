@@ -12,9 +12,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
 
 from ..atlas import SEXES, atlas_sex_from_dicom
 from ..errors import EyeAtlasError
@@ -72,7 +72,7 @@ def discover(path: str | Path, default_sex: str = "combined",
     return cohort
 
 
-def atlas_sex_from_text(value: Optional[str]) -> Optional[str]:
+def atlas_sex_from_text(value: str | None) -> str | None:
     """The atlas sex for a sex value as written in participants.tsv or a list file (M/F/male/female), else None."""
     text = (value or "").strip()
     return text.lower() if text.lower() in SEXES else atlas_sex_from_dicom(text)

@@ -16,7 +16,7 @@ class CohortProgress:
         self.total = total
         self.quiet = quiet
         self.stream = stream
-        self.counts = {status: 0 for status in STATUSES}
+        self.counts = dict.fromkeys(STATUSES, 0)
         self._bar = None
         if not quiet:
             from tqdm import tqdm

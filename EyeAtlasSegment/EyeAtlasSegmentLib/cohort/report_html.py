@@ -8,9 +8,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 

@@ -16,9 +16,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping, Optional
 
 from .. import __version__
 from ..errors import EyeAtlasError
@@ -92,14 +92,14 @@ class CohortState:
     def _marker(self, kind: str, key: str) -> Path:
         return self.root / kind / f"{key}.json"
 
-    def record(self, kind: str, key: str) -> Optional[dict]:
+    def record(self, kind: str, key: str) -> dict | None:
         """The ``done`` or ``failed`` record of ``key``, or None."""
         try:
             return json.loads(self._marker(kind, key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
-    def complete(self, key: str, input_sha256: str, settings_sha256: str) -> Optional[dict]:
+    def complete(self, key: str, input_sha256: str, settings_sha256: str) -> dict | None:
         """The done record if the image is complete for this input and these settings, else None."""
         record = self.record("done", key)
         if not record or (record.get("input_sha256"), record.get("settings_sha256")) != (input_sha256,
@@ -111,7 +111,7 @@ class CohortState:
                 return None
         return record
 
-    def failed_before(self, key: str, input_sha256: str, settings_sha256: str) -> Optional[dict]:
+    def failed_before(self, key: str, input_sha256: str, settings_sha256: str) -> dict | None:
         """The failure record of ``key`` for this input and these settings, or None."""
         record = self.record("failed", key)
         if record and (record.get("input_sha256"), record.get("settings_sha256")) == (input_sha256, settings_sha256):

@@ -10,7 +10,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Optional
 
 from ..atlas import resolve_atlas_folder
 from ..engines import get_engine
@@ -39,7 +38,7 @@ class CohortRun:
     stats_table: Path
     failures_table: Path
     report: Path
-    parquet: Optional[Path]
+    parquet: Path | None
 
     @property
     def failed(self) -> int:

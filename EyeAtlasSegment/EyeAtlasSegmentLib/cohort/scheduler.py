@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
 
 from ..errors import EyeAtlasError
 from .tasks import thread_environment
@@ -35,15 +35,15 @@ JOBQUEUE_CLUSTERS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECl
 class DaskSettings:
     """How to get workers. At most one of ``scheduler`` and ``cluster``; neither means a local cluster."""
 
-    workers: Optional[int] = None  # local: worker processes (default: sized to the machine); batch queue: workers
-    scheduler: Optional[str] = None  # address of a running scheduler
-    cluster: Optional[str] = None  # one of JOBQUEUE_CLUSTERS
-    memory_limit: Optional[str] = None  # per local worker, e.g. "4GB" (default: the machine's memory ÷ workers)
-    itk_threads: Optional[int] = None  # per task (default: local cores ÷ workers; elsewhere 1)
+    workers: int | None = None  # local: worker processes (default: sized to the machine); batch queue: workers
+    scheduler: str | None = None  # address of a running scheduler
+    cluster: str | None = None  # one of JOBQUEUE_CLUSTERS
+    memory_limit: str | None = None  # per local worker, e.g. "4GB" (default: the machine's memory ÷ workers)
+    itk_threads: int | None = None  # per task (default: local cores ÷ workers; elsewhere 1)
     dashboard_address: str = ":8787"  # local and batch-queue schedulers
-    queue: Optional[str] = None
-    account: Optional[str] = None
-    walltime: Optional[str] = None  # e.g. "04:00:00"
+    queue: str | None = None
+    account: str | None = None
+    walltime: str | None = None  # e.g. "04:00:00"
     job_cores: int = 1  # cores per batch job: that many single-threaded workers
     job_memory: str = "4GB"  # memory per batch job
     job_extra: list[str] = field(default_factory=list)  # extra scheduler directives, e.g. "--gres=tmp:10G"
@@ -63,7 +63,7 @@ def machine_memory_bytes() -> int:
     return psutil.virtual_memory().total
 
 
-def local_sizing(workers: Optional[int], cores: int, memory_bytes: int) -> tuple[int, int]:
+def local_sizing(workers: int | None, cores: int, memory_bytes: int) -> tuple[int, int]:
     """(worker processes, ITK threads per worker) for a local cluster: one worker per core unless memory allows
     fewer, or ``workers`` when given; the cores are shared out among the workers."""
     if workers is not None and workers < 1:

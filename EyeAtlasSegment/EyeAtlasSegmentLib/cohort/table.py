@@ -17,9 +17,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class ImageEntry:
     outliers: list[str] = field(default_factory=list)  # "left globe high", ...
 
 
-def _number(cell: str) -> Optional[float]:
+def _number(cell: str) -> float | None:
     try:
         value = float(cell)
     except (TypeError, ValueError):
@@ -68,7 +68,7 @@ def _number(cell: str) -> Optional[float]:
     return None if math.isnan(value) else value
 
 
-def _cell(value: Optional[float]) -> str:
+def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
@@ -182,7 +182,7 @@ def _tsv_safe(value: object) -> str:
     return str(value).replace("\t", " ").replace("\n", " ")
 
 
-def write_parquet(path: Path, rows: Sequence[Mapping[str, str]]) -> Optional[Path]:
+def write_parquet(path: Path, rows: Sequence[Mapping[str, str]]) -> Path | None:
     """The cohort table as Parquet with typed columns, when pyarrow is installed (else None)."""
     try:
         import pyarrow as pa

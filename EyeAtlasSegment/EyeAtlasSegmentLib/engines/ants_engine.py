@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import SimpleITK as sitk
 
@@ -55,7 +55,7 @@ class AntsEngine:
                 **asdict(self.settings)}
 
     def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
-                 anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback] = None) -> EngineOutput:
+                 anchor_lps_mm: Sequence[float], progress: ProgressCallback | None = None) -> EngineOutput:
         import ants
 
         linear, stages = SimpleITKEngine(self.settings.linear).linear_stages(fixed, masks, moving, initial,

@@ -10,8 +10,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -113,7 +113,7 @@ class SimpleITKEngine:
         return method
 
     def _run(self, name: str, method: sitk.ImageRegistrationMethod, fixed: sitk.Image, moving: sitk.Image,
-             stages: list[dict], progress: Optional[ProgressCallback], fraction: float) -> None:
+             stages: list[dict], progress: ProgressCallback | None, fraction: float) -> None:
         start = time.perf_counter()
         if progress:
             progress(fraction, f"{name} registration")
@@ -124,21 +124,22 @@ class SimpleITKEngine:
                        "seconds": round(time.perf_counter() - start, 2)})
 
     def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
-                 anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback] = None) -> EngineOutput:
+                 anchor_lps_mm: Sequence[float], progress: ProgressCallback | None = None) -> EngineOutput:
         s = self.settings
         linear, stages = self.linear_stages(fixed, masks, moving, initial, anchor_lps_mm, progress)
         bspline = sitk.BSplineTransformInitializer(fixed, list(s.bspline_mesh_size), order=3)
         method = self._method(masks.orbit, s.bspline_sampling_fraction, s.bspline_shrink_factors,
                               s.bspline_smoothing_mm)
         method.SetOptimizerAsLBFGSB(gradientConvergenceTolerance=1e-5, numberOfIterations=s.bspline_iterations,
-                                    maximumNumberOfCorrections=5, maximumNumberOfFunctionEvaluations=4 * s.bspline_iterations)
+                                    maximumNumberOfCorrections=5,
+                                    maximumNumberOfFunctionEvaluations=4 * s.bspline_iterations)
         method.SetMovingInitialTransform(linear)
         method.SetInitialTransform(bspline, inPlace=True)
         self._run("bspline", method, fixed, moving, stages, progress, 0.6)
         return EngineOutput(linear, sitk.CompositeTransform([linear, bspline]), stages)
 
     def linear_stages(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,
-                      anchor_lps_mm: Sequence[float], progress: Optional[ProgressCallback] = None
+                      anchor_lps_mm: Sequence[float], progress: ProgressCallback | None = None
                       ) -> tuple[sitk.AffineTransform, list[dict]]:
         """The globe-anchored linear stages (rigid, similarity, recentre, orbit rotation, optional affine): the
         patient → template affine transform and the stage records. Other engines' deformable stages start from it."""
@@ -179,7 +180,7 @@ class SimpleITKEngine:
 
     def _recentre(self, anchored: sitk.Similarity3DTransform, template_centre_lps: np.ndarray,
                   found_centre_lps: Sequence[float], fixed: sitk.Image, moving: sitk.Image, mask: sitk.Image,
-                  stages: list[dict], progress: Optional[ProgressCallback]) -> sitk.Similarity3DTransform:
+                  stages: list[dict], progress: ProgressCallback | None) -> sitk.Similarity3DTransform:
         """Let the globe position move from the found centre, accepted only within ``max_recentre_mm``.
 
         The sphere fit is accurate to ~1–2 mm; registration may refine it within that envelope. A larger move
@@ -197,7 +198,7 @@ class SimpleITKEngine:
         return free
 
     def _linear_stage(self, name: str, transform: sitk.Transform, weights: list[float], fixed: sitk.Image,
-                      moving: sitk.Image, mask: sitk.Image, stages: list[dict], progress: Optional[ProgressCallback],
+                      moving: sitk.Image, mask: sitk.Image, stages: list[dict], progress: ProgressCallback | None,
                       fraction: float) -> None:
         """Optimise ``transform`` in place (parameters with weight 0 stay fixed)."""
         s = self.settings

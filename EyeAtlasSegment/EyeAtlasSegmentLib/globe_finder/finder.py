@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -29,7 +29,7 @@ class _Outcome:
     missing: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     candidates: int = 0
-    pair: Optional[PairCheck] = None
+    pair: PairCheck | None = None
 
     def rank(self) -> tuple[int, int, float]:
         """Accepted globes, then how many of them are "high", then their summed score."""
@@ -90,7 +90,7 @@ def _search(image: sitk.Image, raw_zyx: np.ndarray, valid_zyx: np.ndarray, grid:
     outcome = _Outcome(reading)
     volume = prepare_volume(raw_zyx, valid_zyx, grid, reading, settings)
     if not volume.head_zyx.any():
-        outcome.missing = {eye: NO_TISSUE for eye in EYES}
+        outcome.missing = dict.fromkeys(EYES, NO_TISSUE)
         return outcome
     candidates = detect_candidates(volume, settings)
     outcome.candidates = len(candidates)
@@ -118,8 +118,8 @@ def _search(image: sitk.Image, raw_zyx: np.ndarray, valid_zyx: np.ndarray, grid:
     return outcome
 
 
-def _confidence(score: float, pair: Optional[PairCheck], settings: GlobeFinderSettings
-                ) -> tuple[Optional[str], str]:
+def _confidence(score: float, pair: PairCheck | None, settings: GlobeFinderSettings
+                ) -> tuple[str | None, str]:
     """("high" | "confirmed" | None for refused, the one-line reason)."""
     threshold = settings.high_confidence
     if score >= threshold:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -39,7 +38,7 @@ def choose_globes(candidates: list[Candidate], volume: CoarseVolume, image: sitk
     if single is None:
         reason = ("no globe-like structure (a round, homogeneous ball of 7–16 mm radius behind the face) was found; "
                   "if the face was removed or blurred (defaced image), give the eye centres yourself")
-        return Choice({}, {eye: reason for eye in EYES}, [])
+        return Choice({}, dict.fromkeys(EYES, reason), [])
     eye, side_warnings = _side_of_single_globe(single, volume, image, settings)
     other = "left" if eye == "right" else "right"
     return Choice({eye: single}, {other: missing_partner_reason(single.centre_lps_mm, eye, image, settings)},
@@ -47,7 +46,7 @@ def choose_globes(candidates: list[Candidate], volume: CoarseVolume, image: sitk
 
 
 def _best_pair(candidates: list[Candidate], settings: GlobeFinderSettings
-               ) -> tuple[Optional[tuple[Candidate, Candidate]], float]:
+               ) -> tuple[tuple[Candidate, Candidate] | None, float]:
     """The plausible pair with the highest geometric-mean score, and that score."""
     best, best_score = None, 0.0
     for i, a in enumerate(candidates):
@@ -78,7 +77,7 @@ class PairCheck:
 
     distance_mm: float
     radius_difference_mm: float
-    midplane_offset_mm: Optional[float]  # None when the head's mid-plane cannot be measured (head cut by the FOV)
+    midplane_offset_mm: float | None  # None when the head's mid-plane cannot be measured (head cut by the FOV)
     consistent: bool
     summary: str
 
@@ -110,12 +109,13 @@ def check_pair(right_lps_mm: np.ndarray, left_lps_mm: np.ndarray, right_radius_m
     else:
         symmetry = ("mid-plane not measurable" if offset_mm is None
                     else f"midpoint {offset_mm:.1f} mm from the head mid-plane")
-        summary = f"the pair is consistent: {distance_mm:.0f} mm apart, radii within {radius_difference_mm:.1f} mm, {symmetry}"
+        summary = (f"the pair is consistent: {distance_mm:.0f} mm apart, radii within {radius_difference_mm:.1f} mm, "
+                   f"{symmetry}")
     return PairCheck(distance_mm, radius_difference_mm, offset_mm, not failures, summary)
 
 
 def _head_midplane_x_mm(point_lps_mm: np.ndarray, volume: CoarseVolume, half_height_mm: float = 10.0
-                        ) -> Optional[float]:
+                        ) -> float | None:
     """LPS x of the head's mid-sagittal plane at the level of ``point_lps_mm``: the median midpoint between the
     head's right and left edges over the rows within ``half_height_mm`` (S-I) behind the point; None where the
     head reaches the field-of-view boundary along x on those rows."""
@@ -163,7 +163,7 @@ def _side_of_single_globe(candidate: Candidate, volume: CoarseVolume, image: sit
 
 
 def _face_profile_step_mm(centre_lps_mm: np.ndarray, volume: CoarseVolume,
-                          settings: GlobeFinderSettings) -> Optional[float]:
+                          settings: GlobeFinderSettings) -> float | None:
     """How far the anterior skin surface recedes towards −x (subject's right) compared with +x, measured
     ``face_profile_offset_mm`` to either side of the globe at its level; None where the skin is not imaged.
 

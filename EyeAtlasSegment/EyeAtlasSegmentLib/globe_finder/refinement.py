@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import SimpleITK as sitk
@@ -59,7 +58,7 @@ def refine(image: sitk.Image, candidate: Candidate, eye: str, levels: IntensityL
 
 
 def _neighbourhood(image: sitk.Image, centre_lps_mm: np.ndarray, levels: IntensityLevels, reading: Reading,
-                   settings: GlobeFinderSettings) -> Optional[_Neighbourhood]:
+                   settings: GlobeFinderSettings) -> _Neighbourhood | None:
     half_width_mm = settings.refine_half_width_mm
     crop = native_crop(image, np.asarray(centre_lps_mm) - half_width_mm, np.asarray(centre_lps_mm) + half_width_mm)
     if crop is None:
@@ -69,7 +68,7 @@ def _neighbourhood(image: sitk.Image, centre_lps_mm: np.ndarray, levels: Intensi
 
 
 def _iterated_sphere_fit(neighbourhood: _Neighbourhood, candidate: Candidate, directions_lps: np.ndarray,
-                         settings: GlobeFinderSettings) -> Optional[tuple[np.ndarray, float, float]]:
+                         settings: GlobeFinderSettings) -> tuple[np.ndarray, float, float] | None:
     """Alternate boundary search along rays from the current centre and robust sphere fitting.
 
     Returns (centre LPS mm, radius mm, share of rays whose boundary lies within ``sphere_tolerance_mm`` of the
@@ -137,7 +136,7 @@ def _parabolic_peak_offset(values: np.ndarray, peak: np.ndarray) -> np.ndarray:
                    -0.5, 0.5)
 
 
-def _robust_sphere_fit(points_lps_mm: np.ndarray, strengths: np.ndarray) -> Optional[tuple[np.ndarray, float]]:
+def _robust_sphere_fit(points_lps_mm: np.ndarray, strengths: np.ndarray) -> tuple[np.ndarray, float] | None:
     """Weighted algebraic sphere fit with iterative rejection of points > max(1.5 mm, 3 MAD) off the sphere."""
     usable = np.isfinite(strengths)
     inliers = usable.copy()
@@ -165,7 +164,7 @@ def _sphere_fit(points_mm: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray,
 
 
 def _front_state(neighbourhood: _Neighbourhood, centre_lps_mm: np.ndarray, radius_mm: float,
-                 directions_lps: np.ndarray, settings: GlobeFinderSettings) -> Optional[str]:
+                 directions_lps: np.ndarray, settings: GlobeFinderSettings) -> str | None:
     """What is wrong with the front of the globe, if anything: blurred tissue, as defacing tools leave it (the band
     2–8 mm in front of the globe tissue-bright but far smoother than the band behind it); None for a normal face or
     air in front of the eye."""

@@ -7,8 +7,8 @@ Array axes of the coarse grid are ``z, y, x`` = I→S, A→P, R→L (LPS millime
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -49,7 +49,7 @@ class IntensityLevels:
 class Reading:
     """How intensities are read: as given, or inverted (``inverted_from - value``) when air is brighter than tissue."""
 
-    inverted_from: Optional[float] = None
+    inverted_from: float | None = None
 
     @property
     def inverted(self) -> bool:
@@ -222,7 +222,7 @@ def erode(mask_zyx: np.ndarray, radius_voxels: int) -> np.ndarray:
     return sitk.GetArrayFromImage(eroded).astype(bool)
 
 
-def native_crop(image: sitk.Image, low_lps_mm: np.ndarray, high_lps_mm: np.ndarray) -> Optional[sitk.Image]:
+def native_crop(image: sitk.Image, low_lps_mm: np.ndarray, high_lps_mm: np.ndarray) -> sitk.Image | None:
     """The part of ``image`` (native grid) covering the LPS box, with a 2-voxel margin; None if disjoint."""
     corners = np.array([[x, y, z] for x in (low_lps_mm[0], high_lps_mm[0]) for y in (low_lps_mm[1], high_lps_mm[1])
                         for z in (low_lps_mm[2], high_lps_mm[2])])

@@ -11,8 +11,9 @@ eye mirrored, with a point-spread function and optional noise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
@@ -177,7 +178,8 @@ def eyes_on_grid(eyes: Mapping[str, tuple[Sequence[float], np.ndarray, EyeDrawin
     lo, hi = (np.asarray(c, dtype=float) for c in box_ras_mm)
     direction = rotation_matrix(grid_rotation_deg)
     spacing = np.asarray(spacing_mm, dtype=float)
-    corners_lps = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]) @ LPS_TO_RAS
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    corners_lps = corners @ LPS_TO_RAS
     local = corners_lps @ direction  # coordinates along the grid axes
     size = np.ceil((local.max(axis=0) - local.min(axis=0)) / spacing).astype(int) + 1
     grid = sitk.Image([int(n) for n in size], sitk.sitkFloat32)

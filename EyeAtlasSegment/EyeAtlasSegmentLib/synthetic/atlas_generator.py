@@ -29,8 +29,17 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..geometry import set_geometry_from_ras_affine
-from ..release_layout import (ITKSNAP_NAME, LABELS_NIFTI_NAME, LABELS_NPY_NAME, MANUAL_SEG_NAME, METADATA_NAME,
-                              PROB_PICTURE_NAMES, SYNTHETIC_MARKER, TEMPLATE_NAME, standard_space_files)
+from ..release_layout import (
+    ITKSNAP_NAME,
+    LABELS_NIFTI_NAME,
+    LABELS_NPY_NAME,
+    MANUAL_SEG_NAME,
+    METADATA_NAME,
+    PROB_PICTURE_NAMES,
+    SYNTHETIC_MARKER,
+    TEMPLATE_NAME,
+    standard_space_files,
+)
 from .eye_model import right_eye_labels_and_tissues
 from .head_model import head_tissues
 from .subject_generator import EYE_BOX_EYE_MM

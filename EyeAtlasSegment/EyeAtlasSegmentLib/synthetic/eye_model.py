@@ -24,7 +24,6 @@ import numpy as np
 
 from .tissues import AIR, BONE, FAT, LENS, MUSCLE, NERVE, NONE, SCLERA, SOFT, VITREOUS
 
-
 #: Outer surface of the sclera: ellipsoid semi-axes (x, y=AP, z) in mm, centred on the eye-frame origin.
 GLOBE_SEMI_AXES_MM = np.array([11.9, 11.3, 11.9])
 SCLERA_THICKNESS_MM = 1.0
@@ -189,8 +188,8 @@ def right_eye_labels_and_tissues(points_eye_mm: np.ndarray) -> tuple[np.ndarray,
         labels[m] = muscle.label
         tissue[m] = MUSCLE
 
-    nerve_box = np.all((p >= OPTIC_NERVE_CENTRELINE_EYE_MM.min(0) - 4) & (p <= OPTIC_NERVE_CENTRELINE_EYE_MM.max(0) + 4),
-                       axis=1)
+    nerve_low, nerve_high = OPTIC_NERVE_CENTRELINE_EYE_MM.min(0) - 4, OPTIC_NERVE_CENTRELINE_EYE_MM.max(0) + 4
+    nerve_box = np.all((p >= nerve_low) & (p <= nerve_high), axis=1)
     dist, _, _ = _segment_projection(p[nerve_box], OPTIC_NERVE_CENTRELINE_EYE_MM)
     nerve = np.zeros(len(p), dtype=bool)
     nerve[nerve_box] = dist <= OPTIC_NERVE_RADIUS_MM

@@ -7,8 +7,6 @@ SD ≈ σ in tissue, while air follows a central chi distribution with 2n degree
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import SimpleITK as sitk
 
@@ -38,7 +36,7 @@ def g_factor_map(image: sitk.Image, peak: float = 1.6) -> np.ndarray:
 
 
 def noisy_image_like(noiseless: sitk.Image, sigma: float, rng: np.random.Generator, channels: int = 1,
-                     sigma_map: Optional[np.ndarray] = None) -> sitk.Image:
+                     sigma_map: np.ndarray | None = None) -> sitk.Image:
     """``magnitude_with_noise`` of a SimpleITK image (σ × ``sigma_map`` when given), same grid."""
     local_sigma = sigma if sigma_map is None else sigma * sigma_map
     array = magnitude_with_noise(sitk.GetArrayViewFromImage(noiseless), local_sigma, rng, channels)

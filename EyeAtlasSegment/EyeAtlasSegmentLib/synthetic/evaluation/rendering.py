@@ -46,7 +46,7 @@ class GridToHead:
     size_ijk: np.ndarray
 
     @classmethod
-    def of(cls, grid: sitk.Image, head_rotation: np.ndarray, head_shift_ras_mm: np.ndarray) -> "GridToHead":
+    def of(cls, grid: sitk.Image, head_rotation: np.ndarray, head_shift_ras_mm: np.ndarray) -> GridToHead:
         """The mapping of ``grid`` for a head posed in the scanner as RAS = rotation · head + shift."""
         lin_ras = LPS_TO_RAS @ np.asarray(grid.GetDirection()).reshape(3, 3) @ np.diag(grid.GetSpacing())
         offset = head_rotation.T @ (LPS_TO_RAS @ np.asarray(grid.GetOrigin()) - head_shift_ras_mm)
