@@ -7,7 +7,7 @@ The linear part is SimpleITK's globe-anchored rigid → similarity → orbit rot
 it is read back as a SimpleITK displacement field so that label transfer is the same for every engine.
 
 Measured (README, "Deformable stage"): SyN follows the thin structures of an anatomy unlike the template's far
-better than the default's 6 × 6 × 6 B-spline; ANTs' own rigid → affine start was not robust to rotated eyes or T2.
+better than the default's B-spline; ANTs' own rigid → affine start was not robust to rotated eyes or T2.
 """
 
 from __future__ import annotations

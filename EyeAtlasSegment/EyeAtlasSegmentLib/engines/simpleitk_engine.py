@@ -30,7 +30,9 @@ class SimpleITKSettings:
     #: Linear stages: coarse levels only (full resolution lets MI drift on real images).
     linear_shrink_factors: tuple[int, ...] = (4, 2)
     linear_smoothing_mm: tuple[float, ...] = (2.0, 1.0)
-    bspline_mesh_size: tuple[int, int, int] = (6, 6, 6)
+    #: B-spline control-grid cells per axis across the orbit crop. Chosen on the tuning family (README, "B-spline
+    #: control grid"): 3 beats 2, 4, 5 and 6 in mean Dice, and fewer control points make each iteration cheaper.
+    bspline_mesh_size: tuple[int, int, int] = (3, 3, 3)
     bspline_iterations: int = 30
     bspline_sampling_fraction: float = 0.25
     bspline_shrink_factors: tuple[int, ...] = (2, 1)
