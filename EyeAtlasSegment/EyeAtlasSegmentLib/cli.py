@@ -23,6 +23,7 @@ import SimpleITK as sitk
 
 from . import __version__
 from .atlas import SEXES, resolve_release_root
+from .choices import NOISE_METHOD_CHOICES, NOISE_MODEL_CHOICES, NoiseMethodChoice, NoiseModelChoice
 from .cnr import DEFAULT_CNR_PAIRS, parse_pairs
 from .engines import ENGINES
 from .errors import EyeAtlasError, InputImageError, one_line_reason, single_line
@@ -102,6 +103,15 @@ def _cnr_pair(text: str) -> str:
     return text
 
 
+def _option_value(key: str) -> str:
+    """A choice's key as the command line spells it (``noise_scan`` → ``noise-scan``)."""
+    return key.replace("_", "-")
+
+
+def _choices_help(choices: Sequence[NoiseMethodChoice | NoiseModelChoice]) -> str:
+    return "; ".join(f"{_option_value(c.key)}: {c.label}" for c in choices)
+
+
 def add_input_options(parser: argparse.ArgumentParser, out_help: str) -> None:
     """Atlas, output folder and, for arrays without geometry, voxel size and orientation."""
     parser.add_argument("--atlas", type=Path, required=True, help="MR-Eye atlas folder (with male/ female/ combined/)")
@@ -127,12 +137,11 @@ def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = EN
                              "mni152/colin27 (the release's whole-head template registered to the head, refined "
                              "with the eye template: for defaced faces or globes the finder cannot see)")
     snr = parser.add_argument_group("SNR and CNR (see the README: How SNR and CNR are measured)")
-    snr.add_argument("--noise-method", choices=[m.replace("_", "-") for m in NOISE_METHODS], default="auto",
-                     help="where σ comes from; auto: difference if --repeat, noise scan if --noise-scan, ROI if "
-                          "--noise-roi, else air background; naive: the biased seed recipe, for comparison only")
-    snr.add_argument("--noise-model", choices=[m.replace("_", "-") for m in NOISE_MODELS], default="rayleigh-sd",
-                     help="how σ follows from background noise: rayleigh-sd (single channel, SD/0.655), rayleigh-mean "
-                          "(mean/1.253), sos (n-channel sum of squares, with --channels), none (raw SD)")
+    snr.add_argument("--noise-method", choices=[_option_value(m) for m in NOISE_METHODS], default="auto",
+                     help="where σ comes from: " + _choices_help(NOISE_METHOD_CHOICES))
+    snr.add_argument("--noise-model", choices=[_option_value(m) for m in NOISE_MODELS], default="rayleigh-sd",
+                     help="how σ follows from background noise (sos: with --channels): "
+                          + _choices_help(NOISE_MODEL_CHOICES))
     snr.add_argument("--channels", type=_whole_number(1), default=1,
                      help="receive channels combined by sum of squares (--noise-model sos)")
     snr.add_argument("--noise-roi", type=Path, help="mask image (same grid) of an air region for the noise σ")

@@ -5,7 +5,7 @@ Two forms, both reported:
   the pooled difference-image σ of both ROIs: √((nA σA² + nB σB²)/(nA + nB));
 - ``cnr_pooled`` = |μA − μB| / √(sA² + sB²), with sA, sB the ROI SDs (noise and tissue texture together; no noise
   estimate needed, but not comparable across protocols with different tissue heterogeneity).
-The seed recipe (μ_structure − μ_outside)/SD_outside is available with the naive noise method, as pairs with
+The naive recipe (μ_structure − μ_outside)/SD_outside is available with the naive noise method, as pairs with
 "outside_mask", for comparison only.
 """
 
@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .columns import CNR_TABLE, column_keys
 from .noise import NoiseEstimate, interval95
 from .statistics import StructureStats
 from .structures import STRUCTURES
@@ -27,9 +28,7 @@ DEFAULT_CNR_PAIRS: tuple[tuple[str, str], ...] = (
     *[(rectus, fat) for rectus in RECTI for fat in ("intraconal_fat", "extraconal_fat")],
 )
 OUTSIDE_MASK = "outside_mask"
-CNR_COLUMNS = ("eye", "structure_a", "structure_b", "mean_a", "mean_b", "voxels_a", "voxels_b", "cnr", "cnr_ci_low",
-               "cnr_ci_high", "cnr_noise_sd", "noise_method", "cnr_pooled", "cnr_pooled_ci_low", "cnr_pooled_ci_high",
-               "formula", "note")
+CNR_COLUMNS = column_keys(CNR_TABLE)
 
 
 @dataclass
@@ -81,7 +80,7 @@ def contrast_to_noise(stats: Sequence[StructureStats], noise: NoiseEstimate,
         for key_a, key_b in pairs:
             rows.append(_pair(eye, by_key[(eye, key_a)], by_key[(eye, key_b)], noise))
         if noise.method == "naive_outside_mask":
-            rows += [_seed_recipe(eye, row, noise) for row in stats if row.eye == eye]
+            rows += [_naive_cnr(eye, row, noise) for row in stats if row.eye == eye]
     return rows
 
 
@@ -121,10 +120,10 @@ def _pair_sigma(a: StructureStats, b: StructureStats, noise: NoiseEstimate) -> t
     return noise.sigma, noise.sigma_rel_se
 
 
-def _seed_recipe(eye: str, row: StructureStats, noise: NoiseEstimate) -> CnrRow:
-    """The seed formula (μ_structure − μ_outside)/SD_outside, signed, no interval: for comparison only."""
-    background = noise.details["background_mean"]
+def _naive_cnr(eye: str, row: StructureStats, noise: NoiseEstimate) -> CnrRow:
+    """The naive formula (μ_structure − μ_outside)/SD_outside, signed, no interval: for comparison only."""
+    background = noise.background_mean
     value = None if row.roi_mean is None else (row.roi_mean - background) / noise.sigma
     return CnrRow(eye, row.structure, OUTSIDE_MASK, row.roi_mean, background, row.roi_voxels, noise.voxels, value, None,
-                  None, noise.sigma, noise.method, None, None, None, "(mean_a-mean_outside)/sd_outside (seed recipe)",
+                  None, noise.sigma, noise.method, None, None, None, "(mean_a-mean_outside)/sd_outside (naive recipe)",
                   "naive recipe: biased, for comparison only")

@@ -58,6 +58,22 @@ def physical_to_continuous_index(image: sitk.Image, point_lps_mm: Sequence[float
     return np.asarray(image.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in point_lps_mm)))
 
 
+def rotation_xyz(angles_rad: Sequence[float]) -> np.ndarray:
+    """Rotation matrix Rz·Ry·Rx: about x, then y, then z (radians)."""
+    ax, ay, az = angles_rad
+    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
+    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
+    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
+    return rz @ ry @ rx
+
+
+def corner_voxel_centres_lps(image: sitk.Image) -> np.ndarray:
+    """The centres (LPS mm) of the image's eight corner voxels, as an 8 × 3 array: its physical extent."""
+    size = np.asarray(image.GetSize())
+    return np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(float(v) for v in np.array(c) * (size - 1)))
+                     for c in np.ndindex(2, 2, 2)])
+
+
 def voxel_volume_mm3(image: sitk.Image) -> float:
     """Volume of one voxel in mm³."""
     return float(np.prod(image.GetSpacing()))

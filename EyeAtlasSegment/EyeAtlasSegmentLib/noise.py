@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
+from .choices import NOISE_MODEL_CHOICES, choice_keys
 from .errors import GridMismatchError
 from .geometry import same_grid
 
 RAYLEIGH_SD_FACTOR = float(np.sqrt((4.0 - np.pi) / 2.0))  # 0.655
 RAYLEIGH_MEAN_FACTOR = float(np.sqrt(np.pi / 2.0))  # 1.253
-NOISE_MODELS = ("rayleigh_sd", "rayleigh_mean", "sos", "none")
+NOISE_MODELS = choice_keys(NOISE_MODEL_CHOICES)
 MIN_NOISE_VOXELS = 1000
 #: Air is at least this far from the head (mm), to stay clear of partial volume and skin.
 AIR_DISTANCE_FROM_HEAD_MM = 10.0
@@ -63,6 +64,8 @@ class NoiseEstimate:
     model: str = "rayleigh_sd"
     channels: int = 1
     sigma_rel_se: float | None = None
+    #: The naive method only: the mean of the same voxels, the background of the naive CNR.
+    background_mean: float | None = None
 
     @property
     def defined(self) -> bool:
@@ -355,10 +358,10 @@ def estimate_noise_from_noise_scan(noise_scan: sitk.Image, model: str = "rayleig
 
 
 def naive_outside_mask_noise(image: sitk.Image, labels: sitk.Image) -> NoiseEstimate:
-    """The seed recipe's "noise": SD of every voxel outside the structures (tissue and air alike), uncorrected.
+    """The naive recipe's "noise": SD of every voxel outside the structures (tissue and air alike), uncorrected.
 
     Biased by anatomy (head tissue counts as noise) and by magnitude statistics; kept for comparison only.
-    ``details['background_mean']`` is the mean of the same voxels (the seed CNR formula's background).
+    ``background_mean`` is the mean of the same voxels (the naive CNR formula's background).
     """
     require_same_grid(image, labels, "label map")
     values = sitk.GetArrayViewFromImage(image)[sitk.GetArrayViewFromImage(labels) == 0].astype(np.float64)
@@ -368,4 +371,4 @@ def naive_outside_mask_noise(image: sitk.Image, labels: sitk.Image) -> NoiseEsti
     return NoiseEstimate("naive_outside_mask", sd, int(values.size),
                          "naive recipe (SD of everything outside the structures, tissue included): biased, for "
                          "comparison only", {"background_mean": mean, "background_sd": sd}, "none", 1,
-                         sd_relative_se(sample_kurtosis(values), values.size))
+                         sd_relative_se(sample_kurtosis(values), values.size), background_mean=mean)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import SimpleITK as sitk
 
+from .choices import NOISE_METHOD_CHOICES, NOISE_MODEL_CHOICES, choice_keys
 from .errors import EyeAtlasError
 from .image_io import load_image
 from .noise import (
@@ -22,28 +23,14 @@ from .noise import (
 if TYPE_CHECKING:
     from .pipeline import PipelineOptions
 
-NOISE_METHODS = ("auto", "air", "roi", "noise_scan", "difference", "naive")
-NOISE_DEFINITIONS = {
-    "air_background": "air found automatically: > 10 mm outside the head, outside 20 mm bands through each eye "
-                      "along every voxel axis (ghosts), zero-valued and clipped voxels excluded",
-    "roi": "user-given air ROI (zero-valued voxels excluded)",
-    "noise_scan": "noise-only acquisition (every non-zero voxel)",
-    "difference": "per structure from a repeated identical acquisition: sigma = SD_ROI(I1 - I2) / sqrt(2)",
-    "naive_outside_mask": "naive recipe: SD of every voxel outside the structures, for comparison only",
-}
-MODEL_DEFINITIONS = {
-    "rayleigh_sd": "single-channel magnitude, Rayleigh: sigma = SD_background / 0.655",
-    "rayleigh_mean": "single-channel magnitude, Rayleigh: sigma = mean_background / 1.253",
-    "sos": "n-channel sum of squares, central chi: sigma^2 = mean(M^2) / (2n)",
-    "none": "no model: sigma = raw SD (biased for magnitude images)",
-}
-
-
-#: Noise methods that need an input image, in "auto"'s order of preference: the ``PipelineOptions`` field holding
-#: it and how to ask for it.
-_NOISE_INPUTS = {"difference": ("repeat", "a second identical acquisition on the same grid (--repeat IMAGE2)"),
-                 "noise_scan": ("noise_scan", "a noise-only scan (--noise-scan IMAGE)"),
-                 "roi": ("noise_roi", "an air ROI (--noise-roi MASK)")}
+NOISE_METHODS = choice_keys(NOISE_METHOD_CHOICES)
+#: ``noise_method`` as recorded in stats.csv and report.json → what it measured.
+NOISE_DEFINITIONS = {c.recorded_as: c.definition for c in NOISE_METHOD_CHOICES if c.recorded_as}
+MODEL_DEFINITIONS = {c.key: c.definition for c in NOISE_MODEL_CHOICES}
+#: Noise methods that need an input image → the ``PipelineOptions`` field holding it and how to ask for it.
+_NOISE_INPUTS = {c.key: (c.input_field, c.input_help) for c in NOISE_METHOD_CHOICES if c.input_field}
+#: "auto": the first of these whose input is given, else "air".
+AUTO_PREFERENCE = ("difference", "noise_scan", "roi")
 
 
 def resolve_noise_method(options: PipelineOptions) -> str:
@@ -51,8 +38,7 @@ def resolve_noise_method(options: PipelineOptions) -> str:
     if options.noise_method not in NOISE_METHODS:
         raise EyeAtlasError(f"noise method must be one of {', '.join(NOISE_METHODS)}, not {options.noise_method!r}")
     if options.noise_method == "auto":
-        return next((m for m, (field_name, _) in _NOISE_INPUTS.items() if getattr(options, field_name) is not None),
-                    "air")
+        return next((m for m in AUTO_PREFERENCE if getattr(options, _NOISE_INPUTS[m][0]) is not None), "air")
     if options.noise_method in _NOISE_INPUTS:
         field_name, what = _NOISE_INPUTS[options.noise_method]
         if getattr(options, field_name) is None:

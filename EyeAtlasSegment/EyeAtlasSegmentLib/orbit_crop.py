@@ -10,6 +10,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from .errors import EyeNotFoundError
+from .geometry import corner_voxel_centres_lps
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,9 @@ def template_footprint_region(patient: sitk.Image, template: sitk.Image,
 
     ``margin_mm`` > 0 enlarges the box, < 0 shrinks it.
     """
-    size = np.asarray(template.GetSize())
-    corners_index = [np.array(c) * (size - 1) for c in product((0, 1), repeat=3)]
-    shift = np.asarray(template_to_patient_shift_lps_mm, dtype=float)
-    corners_lps = [np.asarray(template.TransformContinuousIndexToPhysicalPoint(tuple(map(float, c)))) + shift
-                   for c in corners_index]
+    corners_lps = corner_voxel_centres_lps(template) + np.asarray(template_to_patient_shift_lps_mm, dtype=float)
     centre = np.mean(corners_lps, axis=0)
-    half_extent = np.max(np.abs(np.asarray(corners_lps) - centre), axis=0) + margin_mm
+    half_extent = np.max(np.abs(corners_lps - centre), axis=0) + margin_mm
     box_corners = [centre + np.array(s) * half_extent for s in product((-1, 1), repeat=3)]
     cont_index = np.array([patient.TransformPhysicalPointToContinuousIndex(tuple(map(float, p))) for p in box_corners])
     lo = np.floor(cont_index.min(axis=0)).astype(int)

@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass
 
 from .atlas import atlas_sex_from_dicom
 from .biometry import MEASURES, EyeBiometry
+from .columns import BIOMETRY_TABLE, column_keys
 from .normative import POPULATION_OF_ATLAS_SEX, population_norm
 from .statistics import StructureStats
 from .structures import STRUCTURES
 
-BIOMETRY_COLUMNS = ("eye", "measure", "value", "unit", "population", "population_n", "population_mean",
-                    "population_sd", "population_p2_5", "population_p50", "population_p97_5", "z_score", "percentile",
-                    "flag", "note")
+BIOMETRY_COLUMNS = column_keys(BIOMETRY_TABLE)
 #: Measures with an MR-Eye norm → the measure's name in ``mr_eye_normative.csv``.
 NORM_OF_MEASURE = {**{f"{s.key}_volume": s.key for s in STRUCTURES}, "total_volume": "total",
                    "axial_length": "axial_length"}

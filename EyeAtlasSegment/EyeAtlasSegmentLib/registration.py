@@ -19,6 +19,7 @@ from .atlas import Atlas
 from .callbacks import ProgressCallback
 from .errors import EyeNotFoundError, RegistrationError, library_reason
 from .eye_qc import QcCheck, deformable_check, folding_check
+from .geometry import corner_voxel_centres_lps
 from .orbit_crop import VoxelRegion, template_footprint_region
 
 #: Globe and lens labels: their centroid is the template's eye centre.
@@ -96,9 +97,7 @@ def label_centroid_lps(labels: sitk.Image, values: Sequence[int] = EYE_CENTRE_LA
 
 def resample_isotropic(image: sitk.Image, spacing_mm: float) -> sitk.Image:
     """Linear resampling of ``image`` onto an axis-aligned (identity direction) grid covering it."""
-    size = np.asarray(image.GetSize())
-    corners = [image.TransformContinuousIndexToPhysicalPoint(tuple(float(v) for v in np.array(c) * (size - 1)))
-               for c in np.ndindex(2, 2, 2)]
+    corners = corner_voxel_centres_lps(image)
     lo, hi = np.min(corners, axis=0), np.max(corners, axis=0)
     out_size = [int(np.ceil((high - low) / spacing_mm)) + 1 for low, high in zip(lo, hi)]
     return sitk.Resample(image, out_size, sitk.Transform(), sitk.sitkLinear, tuple(lo), (spacing_mm,) * 3,

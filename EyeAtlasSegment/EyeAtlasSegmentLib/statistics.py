@@ -17,14 +17,12 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import SimpleITK as sitk
 
+from .columns import STATS_TABLE, column_keys
 from .geometry import voxel_volume_mm3
 from .noise import NoiseEstimate, interval95, require_same_grid, sample_kurtosis, sd_relative_se
 from .structures import STRUCTURES, output_label
 
-CSV_COLUMNS = ("eye", "label", "atlas_label", "structure", "voxels", "volume_mm3", "mean", "sd", "median",
-               "snr", "snr_ci_low", "snr_ci_high", "snr_signal", "signal_correction", "noise_sd", "noise_method",
-               "noise_model", "noise_voxels",
-               "roi_voxels", "roi_erosion_mm", "roi_mean", "roi_sd", "snr_note", "qc_status", "qc_note")
+CSV_COLUMNS = column_keys(STATS_TABLE)
 DEFAULT_MIN_ROI_VOXELS = 20
 
 

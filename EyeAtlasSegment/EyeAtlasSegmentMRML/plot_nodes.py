@@ -1,11 +1,15 @@
-"""Bar charts from the result tables: SNR per structure and CNR per structure pair, one bar series per eye."""
+"""Bar charts of the results: SNR per structure and CNR per structure pair, one bar series per eye."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import vtk
 
+from EyeAtlasSegmentLib.cnr import CnrRow
+from EyeAtlasSegmentLib.statistics import StructureStats
 from EyeAtlasSegmentLib.structures import EYES, STRUCTURE_BY_LABEL
 
 if TYPE_CHECKING:  # annotations only: the node classes
@@ -50,30 +54,23 @@ def _bar_chart(scene: slicer.vtkMRMLScene, name: str, titles: tuple[str, str, st
     return chart
 
 
-def _rows_by_eye(table) -> dict:
-    eye_column = table.GetColumnByName("eye")
-    return {eye: [r for r in range(table.GetNumberOfRows()) if eye_column.GetValue(r) == eye] for eye in EYES}
+def _value(number: float | None) -> float:
+    """A bar height: NaN (no bar) where the value is undefined, as in the result tables."""
+    return math.nan if number is None else float(number)
 
 
-def snr_plot(scene: slicer.vtkMRMLScene, stats_table_node: slicer.vtkMRMLTableNode,
-             name: str) -> slicer.vtkMRMLPlotChartNode:
-    """SNR over atlas label (1-9), one bar series per eye in the statistics table."""
-    table = stats_table_node.GetTable()
-    points = {eye: [(label, STRUCTURE_BY_LABEL[label].name, table.GetValueByName(r, "snr").ToDouble())
-                    for r in rows for label in [table.GetValueByName(r, "atlas_label").ToInt()]]
-              for eye, rows in _rows_by_eye(table).items()}
+def snr_plot(scene: slicer.vtkMRMLScene, stats: Sequence[StructureStats], name: str) -> slicer.vtkMRMLPlotChartNode:
+    """SNR over atlas label (1-9), one bar series per eye in ``stats``."""
+    points = {eye: [(row.atlas_label, STRUCTURE_BY_LABEL[row.atlas_label].name, _value(row.snr))
+                    for row in stats if row.eye == eye] for eye in EYES}
     return _bar_chart(scene, name, ("SNR per structure",
                                     "structure (atlas label: 1 lens, 2 globe, 3 optic nerve, 4-5 fat, 6-9 recti)",
                                     "SNR (mean / noise sigma)"), points)
 
 
-def cnr_plot(scene: slicer.vtkMRMLScene, cnr_table_node: slicer.vtkMRMLTableNode,
-             name: str) -> slicer.vtkMRMLPlotChartNode:
+def cnr_plot(scene: slicer.vtkMRMLScene, rows: Sequence[CnrRow], name: str) -> slicer.vtkMRMLPlotChartNode:
     """CNR (|mean_a − mean_b| / σ) per structure pair, numbered in table order, one bar series per eye."""
-    table = cnr_table_node.GetTable()
-    points = {eye: [(n + 1, f"{table.GetValueByName(r, 'structure_a').ToString()} – "
-                            f"{table.GetValueByName(r, 'structure_b').ToString()}".replace("_", " "),
-                     table.GetValueByName(r, "cnr").ToDouble()) for n, r in enumerate(rows)]
-              for eye, rows in _rows_by_eye(table).items()}
+    points = {eye: [(n + 1, f"{row.structure_a} – {row.structure_b}".replace("_", " "), _value(row.cnr))
+                    for n, row in enumerate(r for r in rows if r.eye == eye)] for eye in EYES}
     return _bar_chart(scene, name, ("CNR per structure pair", "structure pair (see the CNR table)",
                                     "CNR (|mean a - mean b| / noise sigma)"), points)

@@ -135,8 +135,8 @@ def run_in_scene(volume_node: slicer.vtkMRMLScalarVolumeNode, atlas_dir: str | P
         table = statistics_table(scene, result.stats, f"{name} statistics")
         contrast = cnr_table(scene, result.cnr, f"{name} CNR")
         biometry = biometry_table(scene, result.biometry.rows, f"{name} biometry") if result.biometry else None
-        chart = snr_plot(scene, table, f"{name} SNR")
-        contrast_chart = cnr_plot(scene, contrast, f"{name} CNR chart")
+        chart = snr_plot(scene, result.stats, f"{name} SNR")
+        contrast_chart = cnr_plot(scene, result.cnr, f"{name} CNR chart")
         transforms = {eye: transform_node_from_sitk(scene, result.eyes[eye].registration.patient_to_atlas,
                                                     f"{name} {eye} atlas to patient") for eye in eyes}
         if output_segmentation is not None:

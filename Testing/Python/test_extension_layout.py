@@ -185,6 +185,25 @@ def test_module_choices_match_the_engine():
     assert _enum_values("NoiseModel") == set(NOISE_MODELS)
 
 
+def _enum_labels(class_name: str) -> dict[str, str]:
+    """The enum's ``label()`` dict: value → the English text inside ``_("…")``."""
+    for node in ast.walk(_module_tree()):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            label = next(item for item in node.body if isinstance(item, ast.FunctionDef) and item.name == "label")
+            table = next(n for n in ast.walk(label) if isinstance(n, ast.Dict))
+            return {key.value: value.args[0].value for key, value in zip(table.keys, table.values)}
+    raise AssertionError(class_name)
+
+
+def test_the_noise_menus_show_the_engine_registry_labels():
+    """The labels are translatable literals in the module (lupdate extracts only literals), and each is the
+    registry's own text (``EyeAtlasSegmentLib.choices``), which the command line's help also shows."""
+    from EyeAtlasSegmentLib.choices import NOISE_METHOD_CHOICES, NOISE_MODEL_CHOICES
+
+    assert _enum_labels("NoiseMethod") == {c.key: c.label for c in NOISE_METHOD_CHOICES if c.key != "auto"}
+    assert _enum_labels("NoiseModel") == {c.key: c.label for c in NOISE_MODEL_CHOICES}
+
+
 def test_module_metadata_and_lazy_engine_imports():
     source = MODULE_SCRIPT.read_text(encoding="utf-8")
     assert 'translate("qSlicerAbstractCoreModule", "Segmentation")' in source

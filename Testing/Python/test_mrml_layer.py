@@ -14,6 +14,7 @@ import SimpleITK as sitk
 slicer = pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
 
 from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
+from EyeAtlasSegmentLib.columns import STATS_TABLE  # noqa: E402
 from EyeAtlasSegmentLib.errors import InputImageError  # noqa: E402
 from EyeAtlasSegmentLib.geometry import same_grid  # noqa: E402
 from EyeAtlasSegmentLib.label_transfer import warp_labels  # noqa: E402
@@ -38,7 +39,7 @@ from EyeAtlasSegmentMRML.segmentation_nodes import (  # noqa: E402
     segmentation_from_labels,
     structure_terminology,
 )
-from EyeAtlasSegmentMRML.table_nodes import COLUMN_INFO, statistics_table  # noqa: E402
+from EyeAtlasSegmentMRML.table_nodes import statistics_table  # noqa: E402
 from EyeAtlasSegmentMRML.transform_nodes import sitk_from_transform_node, transform_node_from_sitk  # noqa: E402
 from EyeAtlasSegmentMRML.volume_nodes import add_volume_node, image_from_volume_node, loaded_image_from_volume_node  # noqa: E402
 from helpers import FixedScaleEngine, air_corner_segmentation  # noqa: E402
@@ -195,8 +196,9 @@ def test_statistics_table_has_every_column_with_units_and_the_engine_values(scen
     assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(CSV_COLUMNS)
     assert table.GetNumberOfRows() == len(stats) == 18
     assert table_node.GetColumnUnitLabel("volume_mm3") == "mm3"
-    for column in CSV_COLUMNS:
-        assert table_node.GetColumnDescription(column) == COLUMN_INFO[column][1]
+    for column in STATS_TABLE:
+        assert table_node.GetColumnDescription(column.key) == column.description
+        assert table_node.GetColumnUnitLabel(column.key) == column.unit
     for r, row in enumerate(stats):
         assert table.GetValueByName(r, "structure").ToString() == row.structure
         assert table.GetValueByName(r, "voxels").ToInt() == row.voxels
@@ -204,9 +206,9 @@ def test_statistics_table_has_every_column_with_units_and_the_engine_values(scen
     assert math.isnan(table.GetValueByName(0, "snr").ToDouble())
 
 
-def test_snr_plot_has_a_bar_series_per_eye_with_the_table_values(scene, subject):
+def test_snr_plot_has_a_bar_series_per_eye_with_the_engine_values(scene, subject):
     stats, _ = _truth_stats(subject)
-    chart = snr_plot(scene, statistics_table(scene, stats, "stats for plot"), "snr")
+    chart = snr_plot(scene, stats, "snr")
     assert chart.GetNumberOfPlotSeriesNodes() == 2
     for eye, index in zip(EYES, range(2)):
         series = chart.GetNthPlotSeriesNode(index)

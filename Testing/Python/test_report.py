@@ -175,9 +175,10 @@ def test_without_matplotlib_no_figure_is_written_and_the_run_says_so(result, tmp
 
 def test_the_slicer_biometry_table_holds_every_row_typed_with_units(result):
     pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
+    from EyeAtlasSegmentLib.columns import BIOMETRY_TABLE
     from EyeAtlasSegmentLib.population import BIOMETRY_COLUMNS
     from EyeAtlasSegmentMRML.headless import ensure_scene
-    from EyeAtlasSegmentMRML.table_nodes import BIOMETRY_COLUMN_INFO, biometry_table
+    from EyeAtlasSegmentMRML.table_nodes import biometry_table
 
     rows = result.biometry.rows
     node = biometry_table(ensure_scene(), rows, "biometry")
@@ -185,7 +186,7 @@ def test_the_slicer_biometry_table_holds_every_row_typed_with_units(result):
     assert [table.GetColumnName(i) for i in range(table.GetNumberOfColumns())] == list(BIOMETRY_COLUMNS)
     assert table.GetNumberOfRows() == len(rows)
     assert node.GetColumnUnitLabel("percentile") == "%"
-    assert all(node.GetColumnDescription(c) == BIOMETRY_COLUMN_INFO[c][1] for c in BIOMETRY_COLUMNS)
+    assert all(node.GetColumnDescription(c.key) == c.description for c in BIOMETRY_TABLE)
     for r, row in enumerate(rows):
         assert table.GetValueByName(r, "measure").ToString() == row.measure
         assert table.GetValueByName(r, "unit").ToString() == row.unit

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..columns import STATS_TABLE
 from ..normative import POPULATION_OF_ATLAS_SEX, population_norm
 from .inputs import CohortImage
 from .resume import CohortState, atomic_write_text
@@ -38,8 +39,9 @@ _STATS_COLUMNS = ("eye", "label", "structure", "voxels", "volume_mm3", "mean", "
 COLUMNS = ("image", "subject", "session", "source", "atlas_sex", "sex_source", *_STATS_COLUMNS, "cnr", "cnr_partner",
            "population", "population_mean_mm3", "population_sd_mm3", "z_score", "outlier", "outlier_fence_low_mm3",
            "outlier_fence_high_mm3", "outlier_fences", "report", "qc_picture")
-INTEGER_COLUMNS = frozenset({"label", "voxels"})
-FLOAT_COLUMNS = frozenset({"volume_mm3", "mean", "sd", "snr", "snr_ci_low", "snr_ci_high", "cnr",
+_KIND_OF_STATS_COLUMN = {c.key: c.kind for c in STATS_TABLE}
+INTEGER_COLUMNS = frozenset(c for c in _STATS_COLUMNS if _KIND_OF_STATS_COLUMN[c] == "integer")
+FLOAT_COLUMNS = frozenset({*(c for c in _STATS_COLUMNS if _KIND_OF_STATS_COLUMN[c] == "real"), "cnr",
                            "population_mean_mm3", "population_sd_mm3", "z_score", "outlier_fence_low_mm3",
                            "outlier_fence_high_mm3"})
 FAILURE_COLUMNS = ("image", "subject", "session", "source", "kind", "reason", "run_id", "finished", "worker")

@@ -23,7 +23,7 @@ import SimpleITK as sitk
 from ..callbacks import ProgressCallback
 from ..errors import EyeAtlasError
 from ..registration import EngineOutput, RegistrationMasks
-from .simpleitk_engine import SimpleITKEngine, SimpleITKSettings
+from .simpleitk_engine import SimpleITKEngine, SimpleITKSettings, linear_stage_names
 
 
 @dataclass
@@ -50,8 +50,7 @@ class AntsEngine:
             raise EyeAtlasError('the "ants" engine needs antspyx: pip install "eye-atlas-segment[ants]"') from exc
 
     def parameters(self) -> dict:
-        linear = SimpleITKEngine(self.settings.linear).parameters()
-        return {"stages": linear["stages"][:-1] + ["syn"], "metric": "MattesMutualInformation",
+        return {"stages": [*linear_stage_names(self.settings.linear), "syn"], "metric": "MattesMutualInformation",
                 **asdict(self.settings)}
 
     def register(self, fixed: sitk.Image, masks: RegistrationMasks, moving: sitk.Image, initial: sitk.Transform,

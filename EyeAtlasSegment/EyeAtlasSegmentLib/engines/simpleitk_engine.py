@@ -87,6 +87,12 @@ def _execute_interruptibly(method: sitk.ImageRegistrationMethod, fixed: sitk.Ima
         raise KeyboardInterrupt
 
 
+def linear_stage_names(settings: SimpleITKSettings) -> list[str]:
+    """The globe-anchored linear stages that ``SimpleITKEngine.linear_stages`` runs with ``settings``, in order."""
+    return ["rigid", "similarity", "recentre"] + (["orbit rotation"] if settings.orbit_stage else []) + (
+        ["affine"] if settings.affine_stage else [])
+
+
 class SimpleITKEngine:
     """Rigid → similarity (about the found globe centre) → B-spline, multi-resolution Mattes MI."""
 
@@ -96,9 +102,8 @@ class SimpleITKEngine:
         self.settings = settings or SimpleITKSettings()
 
     def parameters(self) -> dict:
-        linear = ["rigid", "similarity", "recentre"] + (["orbit rotation"] if self.settings.orbit_stage else []) + (
-            ["affine"] if self.settings.affine_stage else [])
-        return {"stages": linear + ["bspline"], "metric": "MattesMutualInformation", **asdict(self.settings)}
+        return {"stages": [*linear_stage_names(self.settings), "bspline"], "metric": "MattesMutualInformation",
+                **asdict(self.settings)}
 
     def _method(self, fixed_mask: sitk.Image, sampling_fraction: float, shrink_factors: tuple[int, ...],
                 smoothing_mm: tuple[float, ...]) -> sitk.ImageRegistrationMethod:

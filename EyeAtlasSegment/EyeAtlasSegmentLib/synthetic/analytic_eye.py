@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import SimpleITK as sitk
 
-from ..geometry import LPS_TO_RAS, voxel_centres_lps
+from ..geometry import LPS_TO_RAS, rotation_xyz, voxel_centres_lps
 from ..structures import EYE_LABEL_OFFSET
 
 #: Intensity of each tissue (T1-like: dark fluid, bright lens and fat).
@@ -157,11 +157,7 @@ class AnalyticEyesImage:
 
 def rotation_matrix(angles_deg: Sequence[float]) -> np.ndarray:
     """Rotation about x, then y, then z (degrees)."""
-    ax, ay, az = np.deg2rad(angles_deg)
-    rx = np.array([[1, 0, 0], [0, np.cos(ax), -np.sin(ax)], [0, np.sin(ax), np.cos(ax)]])
-    ry = np.array([[np.cos(ay), 0, np.sin(ay)], [0, 1, 0], [-np.sin(ay), 0, np.cos(ay)]])
-    rz = np.array([[np.cos(az), -np.sin(az), 0], [np.sin(az), np.cos(az), 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    return rotation_xyz(np.deg2rad(angles_deg))
 
 
 def eyes_on_grid(eyes: Mapping[str, tuple[Sequence[float], np.ndarray, EyeDrawing]],
