@@ -24,6 +24,8 @@ from EyeAtlasSegmentLib.engines import engine_names  # noqa: E402
 from EyeAtlasSegmentLib.errors import EyeAtlasError, one_line_reason  # noqa: E402
 from EyeAtlasSegmentLib.image_io import SUPPORTED_SUFFIXES, load_image  # noqa: E402
 from EyeAtlasSegmentLib.outputs import write_outputs  # noqa: E402
+from EyeAtlasSegmentLib.pipeline import run_pipeline  # noqa: E402
+from EyeAtlasSegmentLib.structures import EYES  # noqa: E402
 from EyeAtlasSegmentMRML.headless import ensure_scene, inside_slicer_application, node_ids, remove_nodes_except  # noqa: E402
 from EyeAtlasSegmentMRML.python_requirements import ensure_requirements, requirement_files  # noqa: E402
 from EyeAtlasSegmentMRML.slicer_cli_engines import register_slicer_engines  # noqa: E402
@@ -65,25 +67,26 @@ def segment_one(image: Path, atlas: Path, out_dir: Path, args: argparse.Namespac
     """Segment one image into ``out_dir`` (all files or none); the scene is left as it was."""
     import slicer
 
-    from EyeAtlasSegmentMRML.scene_pipeline import run_in_scene
+    from EyeAtlasSegmentMRML.segmentation_nodes import segmentation_from_labels
     from EyeAtlasSegmentMRML.volume_nodes import add_volume_node
 
     scene = ensure_scene()
     before = node_ids(scene)
     try:
         options = options_from_args(args)
-        loaded = load_image(image, options.spacing_mm, options.orientation)
-        volume = add_volume_node(scene, loaded.image, output_name(image))
-        result = run_in_scene(volume, atlas, options)
-        result.pipeline.image = loaded  # report the file, its format and metadata, not the scene node
+        result = run_pipeline(load_image(image, options.spacing_mm, options.orientation), atlas, options)
+        # The segmentation file needs a node on the image's grid; the engine ran on the file's own image.
+        volume = add_volume_node(scene, result.image.image, output_name(image))
+        segmentation = segmentation_from_labels(scene, result.labels, volume, [e for e in EYES if e in result.eyes],
+                                                f"{output_name(image)} eyes")
 
         def write_segmentation(path: Path) -> None:
             storage = slicer.vtkMRMLSegmentationStorageNode()
             storage.SetFileName(str(path))
-            if not storage.WriteData(result.segmentation):
+            if not storage.WriteData(segmentation):
                 raise EyeAtlasError(f"could not write {path.name}")
 
-        write_outputs(result.pipeline, out_dir, {SEGMENTATION_FILE: write_segmentation})
+        write_outputs(result, out_dir, {SEGMENTATION_FILE: write_segmentation})
         return out_dir
     finally:
         remove_nodes_except(scene, before)

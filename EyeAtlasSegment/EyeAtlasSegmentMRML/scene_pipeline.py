@@ -125,11 +125,30 @@ def run_in_scene(volume_node: slicer.vtkMRMLScalarVolumeNode, atlas_dir: str | P
     """
     register_slicer_engines()
     scene = volume_node.GetScene()
-    name = name or f"{volume_node.GetName()} eyes"
-    existing = node_ids(scene)
+    existing = node_ids(scene)  # the Slicer engines (BRAINSFit, elastix) add nodes while they run
     try:
         result = run_pipeline(loaded_image_from_volume_node(volume_node), atlas_dir,
                               engine_options(options, volume_node), cancellable(progress, is_cancelled), is_cancelled)
+        return publish_nodes(result, volume_node, output_segmentation, name)
+    except Exception:
+        remove_nodes_except(scene, existing)
+        raise
+
+
+def publish_nodes(result: PipelineResult, volume_node: slicer.vtkMRMLScalarVolumeNode,
+                  output_segmentation: slicer.vtkMRMLSegmentationNode | None = None,
+                  name: str | None = None) -> SceneResult:
+    """The engine's ``result`` for ``volume_node`` (on its grid) as nodes in the volume's scene: segmentation,
+    statistics, CNR and biometry tables, charts and per-eye transforms.
+
+    The segments go into ``output_segmentation`` when given (its previous segments are replaced), else into a new
+    segmentation node named after ``name`` (default: the volume's name + " eyes"). On failure no new node is left
+    behind and ``output_segmentation`` is unchanged.
+    """
+    scene = volume_node.GetScene()
+    name = name or f"{volume_node.GetName()} eyes"
+    existing = node_ids(scene)
+    try:
         eyes = [eye for eye in EYES if eye in result.eyes]
         segmentation = segmentation_from_labels(scene, result.labels, volume_node, eyes, name)
         table = statistics_table(scene, result.stats, f"{name} statistics")
