@@ -279,3 +279,14 @@ def test_layers_keep_their_dependencies(package, forbidden):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             assert not {n.split(".")[0] for n in names} & forbidden, f"{path.name} imports {names}"
+
+
+def test_the_readme_code_map_names_every_module():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    code_map = readme[readme.index("## Architecture (code map)"):readme.index("## Tests")]
+    for package in ("EyeAtlasSegmentLib", "EyeAtlasSegmentMRML"):
+        for module in sorted((MODULE / package).glob("*.py")):
+            if module.name != "__init__.py":
+                assert f"`{module.name}`" in code_map, module.name
+        for subpackage in sorted(p for p in (MODULE / package).iterdir() if (p / "__init__.py").is_file()):
+            assert f"`{subpackage.name}/`" in code_map, subpackage.name
