@@ -2,7 +2,8 @@
 
 Two forms, both reported:
 - ``cnr`` = |μA − μB| / σ, with σ the image noise (background, ROI, noise scan) or, in the difference method,
-  the pooled difference-image σ of both ROIs: √((nA σA² + nB σB²)/(nA + nB));
+  the pooled difference-image σ of both ROIs: √((nA σA² + nB σB²)/(nA + nB)) (the definition MRIQC uses: Magnotta VA,
+  Friedman L, J Digit Imaging 2006;19:140);
 - ``cnr_pooled`` = |μA − μB| / √(sA² + sB²), with sA, sB the ROI SDs (noise and tissue texture together; no noise
   estimate needed, but not comparable across protocols with different tissue heterogeneity).
 The naive recipe (μ_structure − μ_outside)/SD_outside is available with the naive noise method, as pairs with
@@ -110,7 +111,8 @@ def _pair(eye: str, a: StructureStats, b: StructureStats, noise: NoiseEstimate) 
 
 
 def _pair_sigma(a: StructureStats, b: StructureStats, noise: NoiseEstimate) -> tuple[float | None, float | None]:
-    """σ for a pair: the image's, or in the difference method the voxel-weighted pool of both ROIs' σ."""
+    """σ for a pair: the image's, or in the difference method the voxel-weighted pool of both ROIs' σ
+    (NEMA MS 1-2008; Dietrich O et al., J Magn Reson Imaging 2007;26:375)."""
     if a.noise_method == "difference" and b.noise_method == "difference":
         n_a, n_b = a.noise_voxels, b.noise_voxels
         sigma = float(np.sqrt((n_a * a.noise_sd ** 2 + n_b * b.noise_sd ** 2) / (n_a + n_b)))

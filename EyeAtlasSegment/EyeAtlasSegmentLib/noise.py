@@ -26,8 +26,10 @@ from .choices import NOISE_MODEL_CHOICES, choice_keys
 from .errors import GridMismatchError
 from .geometry import same_grid
 
-RAYLEIGH_SD_FACTOR = float(np.sqrt((4.0 - np.pi) / 2.0))  # 0.655
-RAYLEIGH_MEAN_FACTOR = float(np.sqrt(np.pi / 2.0))  # 1.253
+#: SD of Rayleigh-distributed background / σ: √((4−π)/2) = 0.655 (Henkelman 1985; Gudbjartsson & Patz 1995).
+RAYLEIGH_SD_FACTOR = float(np.sqrt((4.0 - np.pi) / 2.0))
+#: Mean of Rayleigh-distributed background / σ: √(π/2) = 1.253 (Henkelman 1985; Gudbjartsson & Patz 1995).
+RAYLEIGH_MEAN_FACTOR = float(np.sqrt(np.pi / 2.0))
 NOISE_MODELS = choice_keys(NOISE_MODEL_CHOICES)
 MIN_NOISE_VOXELS = 1000
 #: Air is at least this far from the head (mm), to stay clear of partial volume and skin.
@@ -242,6 +244,12 @@ def sigma_from_background_samples(values: np.ndarray, method: str, model: str = 
                                   channels: int = 1) -> NoiseEstimate:
     """σ from pure-noise magnitude samples under ``model``; refuses quantised, constant or too few samples.
 
+    - ``rayleigh_sd``: σ = SD / 0.655; ``rayleigh_mean``: σ = mean / 1.253 (single-channel magnitude: Rayleigh;
+      Henkelman RM, Med Phys 1985;12:232; Gudbjartsson H, Patz S, Magn Reson Med 1995;34:910).
+    - ``sos``: σ² = mean(M²) / 2n, since n-channel sum-of-squares noise is central χ with 2n degrees of freedom
+      (Constantinides CD et al., Magn Reson Med 1997;38:852).
+    - ``none``: σ = SD, uncorrected (for comparison).
+
     Samples that fail ``noise_model_mismatch`` still give σ, with a note (``details['noise_model_mismatch']``).
     Relative standard errors (independent samples, delta method): SD-based ½·√((κ−1)/n) with κ the sample
     kurtosis; mean-based SD/(mean·√n); sum of squares ½·SD(M²)/(mean(M²)·√n).
@@ -353,7 +361,8 @@ def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image, model: str = "ra
 
 def estimate_noise_from_noise_scan(noise_scan: sitk.Image, model: str = "rayleigh_sd",
                                    channels: int = 1) -> NoiseEstimate:
-    """σ from a noise-only acquisition (same protocol, no RF excitation): every non-zero voxel is noise."""
+    """σ from a noise-only acquisition (same protocol, no RF excitation): every non-zero voxel is noise (Kellman P,
+    McVeigh ER, Magn Reson Med 2005;54:1439)."""
     return _sigma_from_nonzero_samples(sitk.GetArrayViewFromImage(noise_scan), "noise_scan", model, channels)
 
 
