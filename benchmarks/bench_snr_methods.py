@@ -24,7 +24,12 @@ import numpy as np
 import SimpleITK as sitk
 
 from EyeAtlasSegmentLib.cnr import contrast_to_noise
-from EyeAtlasSegmentLib.noise import NoiseEstimate, air_region, naive_outside_mask_noise, sigma_from_background_samples
+from EyeAtlasSegmentLib.noise import (
+    DifferenceNoise,
+    air_region,
+    naive_outside_mask_noise,
+    sigma_from_background_samples,
+)
 from EyeAtlasSegmentLib.statistics import RoiOptions, erode_mask, structure_statistics
 from EyeAtlasSegmentLib.structures import EYES, STRUCTURES, output_label
 from EyeAtlasSegmentLib.synthetic.noise_simulation import g_factor_map, noisy_image_like
@@ -74,8 +79,8 @@ def _rows(method: str, image, repeat, labels, air_values, channels, erosion_mm):
     source, model, correction = METHODS[method]
     roi = RoiOptions(erosion_mm=erosion_mm, signal_correction=correction)
     if source == "difference":
-        noise = NoiseEstimate("difference", None, 0, model="none")
-        return structure_statistics(image, labels, EYES, noise, roi, repeat), noise
+        noise = DifferenceNoise(repeat=repeat)
+        return structure_statistics(image, labels, EYES, noise, roi), noise
     if source == "naive":
         noise = naive_outside_mask_noise(image, labels)
     else:

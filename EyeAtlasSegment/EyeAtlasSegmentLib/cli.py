@@ -29,7 +29,7 @@ from .engines import ENGINES
 from .errors import EyeAtlasError, InputImageError, one_line_reason, single_line
 from .geometry import direction_lps_from_axis_code
 from .image_io import load_image
-from .noise import NOISE_MODELS
+from .noise import NOISE_MODELS, DifferenceNoise
 from .noise_methods import NOISE_METHODS, resolve_noise_method
 from .outputs import check_output_folder, write_outputs
 from .pipeline import PipelineOptions, PipelineResult, run_pipeline
@@ -225,7 +225,7 @@ def _progress(quiet: bool):
 def summary(result: PipelineResult, paths: dict[str, Path]) -> str:
     """Console summary: a line per structure, warnings and the files written."""
     noise = result.noise
-    if noise.method == "difference":
+    if isinstance(noise, DifferenceNoise):
         lines = ["noise: difference method, sigma measured in each structure's ROI"]
     elif noise.defined:
         lines = [f"noise: {noise.method}, model {noise.model}, sigma {noise.sigma:.4g} from {noise.voxels} voxels"]

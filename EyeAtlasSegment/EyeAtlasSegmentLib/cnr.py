@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .columns import CNR_TABLE, column_keys
-from .noise import NoiseEstimate, interval95
+from .noise import DifferenceNoise, NoiseEstimate, interval95
 from .statistics import StructureStats
 from .structures import STRUCTURES
 
@@ -113,7 +113,7 @@ def _pair(eye: str, a: StructureStats, b: StructureStats, noise: NoiseEstimate) 
 def _pair_sigma(a: StructureStats, b: StructureStats, noise: NoiseEstimate) -> tuple[float | None, float | None]:
     """σ for a pair: the image's, or in the difference method the voxel-weighted pool of both ROIs' σ
     (NEMA MS 1-2008; Dietrich O et al., J Magn Reson Imaging 2007;26:375)."""
-    if a.noise_method == "difference" and b.noise_method == "difference":
+    if isinstance(noise, DifferenceNoise):
         n_a, n_b = a.noise_voxels, b.noise_voxels
         sigma = float(np.sqrt((n_a * a.noise_sd ** 2 + n_b * b.noise_sd ** 2) / (n_a + n_b)))
         return sigma, float(1 / np.sqrt(2 * (n_a + n_b)))  # Gaussian differences

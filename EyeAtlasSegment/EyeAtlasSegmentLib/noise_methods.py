@@ -12,6 +12,7 @@ from .choices import NOISE_METHOD_CHOICES, NOISE_MODEL_CHOICES, choice_keys
 from .errors import EyeAtlasError
 from .image_io import load_image
 from .noise import (
+    DifferenceNoise,
     NoiseEstimate,
     estimate_noise_from_air,
     estimate_noise_from_noise_scan,
@@ -60,7 +61,7 @@ def load_noise_input(method: str, image: sitk.Image, options: PipelineOptions) -
 
 def estimate_noise(method: str, image: sitk.Image, labels: sitk.Image, options: PipelineOptions,
                    eye_centres_lps_mm: Sequence[Sequence[float]], noise_input: sitk.Image | None) -> NoiseEstimate:
-    """The image's noise estimate for ``method`` (the difference method measures σ per structure instead)."""
+    """The image's noise estimate for ``method`` (``DifferenceNoise`` for the difference method: σ per structure)."""
     model, channels = options.noise_model, options.channels
     if method == "air":
         return estimate_noise_from_air(image, model, channels, eye_centres_lps_mm)
@@ -70,4 +71,4 @@ def estimate_noise(method: str, image: sitk.Image, labels: sitk.Image, options: 
         return estimate_noise_from_noise_scan(noise_input, model, channels)
     if method == "naive":
         return naive_outside_mask_noise(image, labels)
-    return NoiseEstimate("difference", None, 0, "", model="none")
+    return DifferenceNoise(repeat=noise_input)

@@ -202,9 +202,7 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     report_progress(0.92, "statistics")
     eye_centres_lps = [ras_to_lps(r.centre_ras_mm) for r in eye_results.values()]
     noise = estimate_noise(noise_method, loaded.image, labels, options, eye_centres_lps, noise_input)
-    repeat = noise_input if noise_method == "difference" else None
-    stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise, options.roi,
-                                 repeat)
+    stats = structure_statistics(loaded.image, labels, [e for e in EYES if e in eye_results], noise, options.roi)
     cnr = contrast_to_noise(stats, noise, options.cnr_pairs)
     for row in stats:
         row.qc_status = eye_results[row.eye].qc_verdict

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 
 from .columns import STATS_TABLE, column_keys
 from .geometry import voxel_volume_mm3
-from .noise import NoiseEstimate, interval95, require_same_grid, sample_kurtosis, sd_relative_se
+from .noise import DifferenceNoise, NoiseEstimate, interval95, require_same_grid
 from .structures import STRUCTURES, output_label
 
 CSV_COLUMNS = column_keys(STATS_TABLE)
@@ -107,17 +107,6 @@ def mean_snr_ci(mean: float, sd: float, n: int, sigma: float, sigma_rel_se: floa
     return (snr, *interval95(snr, float(np.hypot(sd / (abs(mean) * np.sqrt(n)), sigma_rel_se))))
 
 
-def difference_noise(first: np.ndarray, second: np.ndarray) -> tuple[float, float]:
-    """σ = SD(I1−I2)/√2 of paired samples and its relative standard error ½·√((κ−1)/n).
-
-    The difference method of NEMA MS 1-2008 (two identical acquisitions); Dietrich O et al., J Magn Reson Imaging
-    2007;26:375, on why it holds with multichannel coils and parallel imaging where background methods fail.
-    """
-    difference = np.asarray(first, dtype=np.float64) - np.asarray(second, dtype=np.float64)
-    sigma = float(np.std(difference, ddof=1) / np.sqrt(2.0))
-    return sigma, sd_relative_se(sample_kurtosis(difference), difference.size)
-
-
 def _signal(values: np.ndarray, mean: float, sigma: float, channels: int, correction: str) -> float:
     """The SNR numerator: the ROI mean, or √(max(mean(M²) − 2nσ², 0)) with the "power" correction.
 
@@ -132,17 +121,17 @@ def _signal(values: np.ndarray, mean: float, sigma: float, channels: int, correc
 
 
 def structure_statistics(image: sitk.Image, labels: sitk.Image, eyes: Iterable[str], noise: NoiseEstimate,
-                         roi: RoiOptions = RoiOptions(), repeat: sitk.Image | None = None) -> list[StructureStats]:
+                         roi: RoiOptions = RoiOptions()) -> list[StructureStats]:
     """Statistics of every structure of every eye in ``eyes``.
 
-    With ``repeat`` (a second, identical acquisition on the same grid) SNR uses the difference method and
-    ``noise`` is ignored; otherwise SNR = ROI mean / ``noise.sigma`` when σ is defined.
+    SNR = ROI mean / ``noise.sigma`` when σ is defined; with ``DifferenceNoise`` σ and the signal are measured in
+    each ROI of the two acquisitions instead.
     """
     values = sitk.GetArrayViewFromImage(image)
     second = None
-    if repeat is not None:
-        require_same_grid(image, repeat, "repeat image")
-        second = sitk.GetArrayViewFromImage(repeat)
+    if isinstance(noise, DifferenceNoise):
+        require_same_grid(image, noise.repeat, "repeat image")
+        second = sitk.GetArrayViewFromImage(noise.repeat)
     label_array = sitk.GetArrayViewFromImage(labels)
     voxel_mm3 = voxel_volume_mm3(image)
     rows = []
@@ -178,7 +167,7 @@ def _add_snr(row: StructureStats, roi_signal: np.ndarray, noise: NoiseEstimate, 
             f"ROI has {row.roi_voxels} voxels after {roi.erosion_mm:g} mm erosion: SNR not measured"
         return
     if pair is not None:
-        sigma, sigma_rel_se = difference_noise(*pair)
+        sigma, sigma_rel_se = DifferenceNoise.region_sigma(*pair)
         row.noise_sd, row.noise_method, row.noise_model, row.noise_voxels = sigma, "difference", "none", row.roi_voxels
         if sigma <= 0:
             row.snr_note = "the two images are identical in this ROI: SNR undefined"

@@ -12,6 +12,7 @@ from EyeAtlasSegmentLib.cnr import DEFAULT_CNR_PAIRS, OUTSIDE_MASK, contrast_to_
 from EyeAtlasSegmentLib.errors import EyeAtlasError, GridMismatchError
 from EyeAtlasSegmentLib.noise import (
     RAYLEIGH_SD_FACTOR,
+    DifferenceNoise,
     NoiseEstimate,
     estimate_noise_from_air,
     estimate_noise_from_noise_scan,
@@ -119,13 +120,13 @@ def test_difference_method_uses_the_two_acquisitions_inside_each_roi():
     rng = np.random.default_rng(2)
     first, labels = _phantom(10.0, rng)
     second, _ = _phantom(10.0, rng)
-    rows = structure_statistics(first, labels, ["right"], NoiseEstimate("difference", None, 0, model="none"),
-                                repeat=second)
+    noise = DifferenceNoise(repeat=second)
+    rows = structure_statistics(first, labels, ["right"], noise)
     lens = _row(rows, "lens")
     assert lens.noise_method == "difference" and lens.noise_voxels == lens.roi_voxels == 8 * 16 * 16
     assert lens.noise_sd == pytest.approx(10.0, rel=0.06)  # 2,048 differences: SE of σ ≈ 1.6 %
     assert lens.snr == pytest.approx(30.0, rel=0.06) and lens.snr_ci_low < 30.0 < lens.snr_ci_high
-    cnr = contrast_to_noise(rows, NoiseEstimate("difference", None, 0, model="none"), [("lens", "globe")])[0]
+    cnr = contrast_to_noise(rows, noise, [("lens", "globe")])[0]
     assert cnr.cnr == pytest.approx(20.0, rel=0.06)
 
 
@@ -133,7 +134,7 @@ def test_repeat_on_another_grid_is_refused_naming_both_grids():
     image, labels = _phantom(10.0, np.random.default_rng(3), shape=(64, 64, 64))
     other = sitk.Image([64, 64, 63], sitk.sitkFloat32)
     with pytest.raises(GridMismatchError, match=r"repeat image must be on the image's voxel grid.*\(64, 64, 63\)"):
-        structure_statistics(image, labels, ["right"], NoiseEstimate("difference", None, 0), repeat=other)
+        structure_statistics(image, labels, ["right"], DifferenceNoise(repeat=other))
 
 
 def test_erosion_is_a_ball_in_millimetres_per_axis():
@@ -267,8 +268,8 @@ def test_power_correction_in_the_difference_method_uses_the_power_of_each_acquis
     labels = sitk.GetImageFromArray(np.full(shape, output_label("right", 2), np.uint8))
     first, second = (sitk.GetImageFromArray(magnitude_with_noise(signal, 10.0, rng).astype(np.float32))
                      for _ in range(2))
-    rows = structure_statistics(first, labels, ["right"], NoiseEstimate("difference", None, 0, model="none"),
-                                RoiOptions(signal_correction="power"), repeat=second)
+    rows = structure_statistics(first, labels, ["right"], DifferenceNoise(repeat=second),
+                                RoiOptions(signal_correction="power"))
     globe = _row(rows, "globe")
     # At A/σ = 2 magnitude noise is not Gaussian: SD(M1 − M2)/√2 estimates the Rician SD √(A² + 2σ² − E[M]²)
     # (0.92σ here), not σ; the power-corrected signal is then √(A² + 2σ² − 2·Var(M)), 4 % above A.
