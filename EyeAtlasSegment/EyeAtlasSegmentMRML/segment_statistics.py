@@ -2,8 +2,9 @@
 
 Segment Statistics' scalar-volume plugin resamples each segment's binary labelmap onto the volume's grid with
 nearest-neighbour interpolation, turns it into a stencil and runs ``vtkImageAccumulate`` (sample SD, N−1) and
-``vtkImageHistogramStatistics`` (median). The same is done here without Qt, so that the numbers in batch runs,
-in the module's table and in the Segment Statistics module agree. SNR = mean / σ with σ from a ``NoiseEstimate``.
+``vtkImageHistogramStatistics`` (median). The same is done here without Qt, from Slicer's own segment export, so
+that the numbers in batch runs, in the module's table and in the Segment Statistics module agree. SNR = mean / σ
+with σ from a ``NoiseEstimate``.
 
 ``SNR_MEASUREMENTS`` and ``snr_values`` are the SNR plugin's columns and values for Segment Statistics.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Union
 import numpy as np
 import slicer
 import vtk
+from vtk.util import numpy_support
 
 from EyeAtlasSegmentLib.structures import Code
 
@@ -42,29 +44,20 @@ class SegmentScalarStatistics:
 
 def segment_stencil(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str,
                     volume_node: slicer.vtkMRMLScalarVolumeNode):
-    """The segment as a ``vtkImageStencilData`` on the volume's voxel grid (nearest-neighbour resampling)."""
-    reference = slicer.vtkOrientedImageData()
-    reference.SetExtent(volume_node.GetImageData().GetExtent())
-    ijk_to_ras = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(ijk_to_ras)
-    reference.SetGeometryFromImageToWorldMatrix(ijk_to_ras)
-    segmentation_to_volume = vtk.vtkGeneralTransform()
-    slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(segmentation_node.GetParentTransformNode(),
-                                                         volume_node.GetParentTransformNode(), segmentation_to_volume)
-    labelmap = slicer.vtkOrientedImageData()
-    segmentation_node.GetBinaryLabelmapRepresentation(segment_id, labelmap)
-    resampled = slicer.vtkOrientedImageData()
-    slicer.vtkOrientedImageDataResample.ResampleOrientedImageToReferenceOrientedImage(
-        labelmap, reference, resampled, False, False, segmentation_to_volume)
-    threshold = vtk.vtkImageThreshold()
-    threshold.SetInputData(resampled)
-    threshold.ThresholdByLower(0)
-    threshold.SetInValue(0)
-    threshold.SetOutValue(1)
-    threshold.SetOutputScalarType(vtk.VTK_UNSIGNED_CHAR)
-    threshold.Update()
+    """The segment as a ``vtkImageStencilData`` on the volume's voxel grid.
+
+    The voxels are Slicer's own export (``slicer.util.arrayFromSegmentBinaryLabelmap``: nearest-neighbour, across
+    the nodes' parent transforms), which selects the same voxels as Segment Statistics' resampling.
+    """
+    mask_kji = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation_node, segment_id, volume_node) > 0
+    volume_image = volume_node.GetImageData()
+    mask_image = vtk.vtkImageData()
+    mask_image.SetExtent(volume_image.GetExtent())
+    mask_image.SetOrigin(volume_image.GetOrigin())
+    mask_image.SetSpacing(volume_image.GetSpacing())
+    mask_image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(mask_kji.astype(np.uint8).ravel(), deep=True))
     stencil = vtk.vtkImageToImageStencil()
-    stencil.SetInputData(threshold.GetOutput())
+    stencil.SetInputData(mask_image)
     stencil.ThresholdByUpper(1)
     stencil.Update()
     return stencil.GetOutput()

@@ -12,6 +12,7 @@ import pytest
 import SimpleITK as sitk
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is part of the [test] extras")
+import vtk  # noqa: E402
 
 from EyeAtlasSegmentLib.atlas import load_atlas  # noqa: E402
 from EyeAtlasSegmentLib.columns import STATS_TABLE  # noqa: E402
@@ -216,6 +217,30 @@ def test_snr_plot_has_a_bar_series_per_eye_with_the_engine_values(scene, subject
         values = slicer.util.arrayFromTableColumn(series.GetTableNode(), "value")
         expected = [row.snr for row in stats if row.eye == eye]
         np.testing.assert_allclose(values, expected)
+
+
+def test_segment_statistics_follow_a_volume_moved_by_its_parent_transform(scene):
+    """On a volume whose value is its i index (1 mm voxels), a segment stays put in the world while the volume moves
+    5 mm to the right under a transform: the segment then covers voxels 5 further along i, as Segment Statistics
+    resamples it."""
+    ramp_kji = np.broadcast_to(np.arange(40, dtype=np.float32), (40, 40, 40)).copy()
+    image = sitk.GetImageFromArray(ramp_kji)
+    box_kji = np.zeros((40, 40, 40), np.uint8)
+    box_kji[10:20, 12:25, 8:30] = output_label("right", 2)
+    labels = sitk.GetImageFromArray(box_kji)
+    volume = add_volume_node(scene, image, "index ramp")
+    segmentation = segmentation_from_labels(scene, labels, volume, ["right"], "box")
+    (before,) = all_segment_statistics(segmentation, volume)
+    assert before.voxel_count == 10 * 13 * 22 and before.mean == pytest.approx(18.5)
+    shift = scene.AddNewNodeByClass("vtkMRMLLinearTransformNode", "5 mm right")
+    matrix = vtk.vtkMatrix4x4()
+    matrix.SetElement(0, 3, 5.0)  # RAS: +x is right; the volume's i axis runs to the left (LPS grid)
+    shift.SetMatrixTransformToParent(matrix)
+    volume.SetAndObserveTransformNodeID(shift.GetID())
+    (after,) = all_segment_statistics(segmentation, volume)
+    assert after.voxel_count == before.voxel_count and after.mean == pytest.approx(before.mean + 5.0)
+    segmentation.SetAndObserveTransformNodeID(shift.GetID())
+    assert all_segment_statistics(segmentation, volume)[0].mean == pytest.approx(before.mean)
 
 
 def test_statistics_computed_like_segment_statistics_match_the_engine(scene, subject, subject_node):
