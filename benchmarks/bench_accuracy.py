@@ -3,14 +3,15 @@
 Run on demand (not part of the test suite):
 
     .venv/bin/python benchmarks/bench_accuracy.py [--family tuning|evaluation|both] [--cases N | --only ID,ID]
-        [--engine simpleitk|ants] [--set FIELD=VALUE ...]
+        [--engine simpleitk|ants] [--set FIELD=VALUE ...] [--atlas DIR [--sex SEX]]
 
 The tuning family (``subject_generator``) is what the pipeline and the synthetic atlas were tuned on; the evaluation
 family (``evaluation_family.EVALUATION_CASES``) was made independently and judges them. Each image is written to a
 temporary NIfTI and run by the default pipeline in a fresh spawned process, so the timed run includes loading and
 the peak memory (VmHWM) is that of one head. A refused eye (not segmented) counts as Dice 0 in "all eyes".
-``--set`` overrides a field of the SimpleITK engine's settings (``SimpleITKSettings``; for ``--engine ants``, of its
-linear stages), e.g. ``--set bspline_sampling_fraction=0.1``: the deformable-stage comparison in the README.
+``--atlas`` runs a release folder (the real MR-Eye atlas) instead of the synthetic atlas. ``--set`` overrides a
+field of the SimpleITK engine's settings (``SimpleITKSettings``; for ``--engine ants``, of its linear stages), e.g.
+``--set bspline_sampling_fraction=0.1``: the deformable-stage and B-spline-grid comparisons in the README.
 Prints the command, then Markdown tables: Dice per structure, per case, wall time and peak memory.
 """
 
@@ -31,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
+from EyeAtlasSegmentLib.atlas import SEXES
 from EyeAtlasSegmentLib.engines.simpleitk_engine import SimpleITKEngine, SimpleITKSettings
 from EyeAtlasSegmentLib.errors import EyeAtlasError
 from EyeAtlasSegmentLib.pipeline import PipelineOptions, run_pipeline
@@ -83,12 +85,12 @@ def make_engine(name: str, overrides: dict[str, str]):
     raise SystemExit(f"--set applies to the simpleitk and ants engines, not {name}")
 
 
-def run_case(image_path: str, truth_path: str, atlas_dir: str, engine: str, overrides: dict[str, str],
+def run_case(image_path: str, truth_path: str, atlas_dir: str, sex: str, engine: str, overrides: dict[str, str],
              centres_ras_mm: dict[str, tuple[float, float, float]]) -> dict:
     """Run the pipeline on one saved image (meant for a fresh process) and score it against the truth."""
     start = time.perf_counter()
     try:
-        result = run_pipeline(image_path, atlas_dir, PipelineOptions(engine=make_engine(engine, overrides)))
+        result = run_pipeline(image_path, atlas_dir, PipelineOptions(sex=sex, engine=make_engine(engine, overrides)))
         labels, segmented, refused = result.labels, result.eyes, dict(result.missing_eyes)
     except EyeAtlasError as exc:  # no eye segmented (or the run refused the image)
         labels, segmented, refused = None, {}, {eye: f"{type(exc).__name__}: {exc}" for eye in EYES}
@@ -137,7 +139,7 @@ def _grid_text(orientation: str, spacing_mm, fov: str) -> str:
 
 
 def run_family(family: str, count: int | None, only: set[str], engine: str, overrides: dict[str, str],
-               atlas_dir: Path, work: Path) -> list[CaseResult]:
+               atlas_dir: Path, sex: str, work: Path) -> list[CaseResult]:
     """Generate, save and run every case of one family, each in a fresh spawned process."""
     results = []
     context = multiprocessing.get_context("spawn")
@@ -149,7 +151,7 @@ def run_family(family: str, count: int | None, only: set[str], engine: str, over
         sitk.WriteImage(subject.image, str(image_path))
         sitk.WriteImage(subject.truth_labels, str(truth_path))
         with context.Pool(1) as pool:
-            out = pool.apply(run_case, (str(image_path), str(truth_path), str(atlas_dir), engine, overrides,
+            out = pool.apply(run_case, (str(image_path), str(truth_path), str(atlas_dir), sex, engine, overrides,
                                         subject.globe_centres_ras_mm))
         results.append(CaseResult(family, case_id, contrast, grid, generate_s, **out))
         r = results[-1]
@@ -226,6 +228,8 @@ def main() -> None:
     parser.add_argument("--engine", default="simpleitk")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="override a SimpleITKSettings field (repeatable)")
+    parser.add_argument("--atlas", type=Path, help="an MR-Eye release folder (default: the synthetic atlas)")
+    parser.add_argument("--sex", choices=SEXES, default="combined", help="atlas template (default: combined)")
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
     make_engine(args.engine, overrides)  # unknown fields fail before any case is generated
@@ -234,14 +238,16 @@ def main() -> None:
     print("$ " + shlex.join(sys.orig_argv) + "\n")
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="bench-accuracy-"))
-    atlas_dir = make_synthetic_atlas(work, sexes=("combined",))
+    atlas_dir = args.atlas or make_synthetic_atlas(work, sexes=("combined",))
     families = ("tuning", "evaluation") if args.family == "both" else (args.family,)
-    by_family = {f: run_family(f, args.cases, only, args.engine, overrides, atlas_dir, work) for f in families}
+    by_family = {f: run_family(f, args.cases, only, args.engine, overrides, atlas_dir, args.sex, work)
+                 for f in families}
     by_family = {f: r for f, r in by_family.items() if r}
 
     n_eyes = {f: 2 * len(r) for f, r in by_family.items()}
     settings = "".join(" --set " + s for s in args.set)
-    print(f"Engine {args.engine}{settings}; SYNTHETIC atlas; eyes: " + ", ".join(f"{f} {n}" for f, n in n_eyes.items())
+    atlas_text = f"atlas {args.atlas} ({args.sex})" if args.atlas else "SYNTHETIC atlas"
+    print(f"Engine {args.engine}{settings}; {atlas_text}; eyes: " + ", ".join(f"{f} {n}" for f, n in n_eyes.items())
           + ". Dice mean ± SD over eyes; a refused eye counts 0 in \"all eyes\".\n")
     print("\n".join(_structure_table(by_family)) + "\n")
     print("\n".join(_case_table([r for results in by_family.values() for r in results])) + "\n")
