@@ -57,9 +57,12 @@ class NoiseModelChoice:
     reference: str = ""
 
 
+#: "auto": the first of these methods whose input is given, else "air".
+AUTO_PREFERENCE = ("difference", "noise_scan", "roi")
+
 NOISE_METHOD_CHOICES: tuple[NoiseMethodChoice, ...] = (
     NoiseMethodChoice("auto", "Automatic: difference, noise scan, ROI or air, from what is given", "",
-                      "the first of difference, noise scan and ROI whose input is given, else air"),
+                      f"the first of {', '.join(AUTO_PREFERENCE)} whose input is given, else air"),
     NoiseMethodChoice("air", "Air background (automatic)", "air_background",
                       "air found automatically: > 10 mm outside the head, outside 20 mm bands through each eye "
                       "along every voxel axis (ghosts), zero-valued and clipped voxels excluded", HENKELMAN_1985),

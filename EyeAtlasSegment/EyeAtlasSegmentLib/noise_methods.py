@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import SimpleITK as sitk
 
-from .choices import NOISE_METHOD_CHOICES, NOISE_MODEL_CHOICES, choice_keys
+from .choices import AUTO_PREFERENCE, NOISE_METHOD_CHOICES, NOISE_MODEL_CHOICES, choice_keys
 from .errors import EyeAtlasError
 from .image_io import load_image
 from .noise import (
@@ -30,8 +30,6 @@ NOISE_DEFINITIONS = {c.recorded_as: c.definition for c in NOISE_METHOD_CHOICES i
 MODEL_DEFINITIONS = {c.key: c.definition for c in NOISE_MODEL_CHOICES}
 #: Noise methods that need an input image → the ``PipelineOptions`` field holding it and how to ask for it.
 _NOISE_INPUTS = {c.key: (c.input_field, c.input_help) for c in NOISE_METHOD_CHOICES if c.input_field}
-#: "auto": the first of these whose input is given, else "air".
-AUTO_PREFERENCE = ("difference", "noise_scan", "roi")
 
 
 def resolve_noise_method(options: PipelineOptions) -> str:
