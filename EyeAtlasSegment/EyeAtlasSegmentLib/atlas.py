@@ -176,11 +176,17 @@ def _read(path: Path) -> sitk.Image:
 
 
 def _read_template(path: Path) -> sitk.Image:
-    template = _read(path)
+    """The template as float32, refused when it is not a 3D scalar image or holds NaN or infinite voxels."""
+    if path.name.endswith((".nii", ".nii.gz")):
+        template, stored_values = _read_nifti_once(path)
+    else:
+        template = _read(path)
+        stored_values = None
     if template.GetDimension() != 3 or template.GetNumberOfComponentsPerPixel() != 1:
         raise AtlasError(f"{path} is not a 3D scalar image")
     template = sitk.Cast(template, sitk.sitkFloat32)
-    n_bad = _count_non_finite(path, template)
+    values = sitk.GetArrayViewFromImage(template) if stored_values is None else stored_values
+    n_bad = int(np.count_nonzero(~np.isfinite(values)))
     if n_bad:
         raise AtlasError(f"the atlas template {path} has {n_bad} voxels ({n_bad / template.GetNumberOfPixels():.0%}) "
                          f"that are not finite numbers (NaN or infinity): the file is damaged; download the atlas "
@@ -188,14 +194,30 @@ def _read_template(path: Path) -> sitk.Image:
     return template
 
 
-def _count_non_finite(path: Path, image: sitk.Image) -> int:
-    """Voxels of ``path`` that are NaN or infinite. ITK's NIfTI reader turns NaN into 0, so NIfTI is counted on the
-    stored values (nibabel)."""
-    if path.name.endswith((".nii", ".nii.gz")):
-        from .image_io import _nibabel
+def _read_nifti_once(path: Path) -> tuple[sitk.Image, np.ndarray]:
+    """A NIfTI template read once: its voxels as stored (nibabel; ITK's reader turns NaN into 0, which would hide a
+    damaged file) on the grid ITK reads from the header. Also the stored values, for the finiteness check."""
+    from .image_io import _nibabel
 
-        return int(np.count_nonzero(~np.isfinite(np.asanyarray(_nibabel().load(str(path)).dataobj))))
-    return int(np.count_nonzero(~np.isfinite(sitk.GetArrayFromImage(image))))
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise AtlasError(f"cannot read atlas file {path}: {library_reason(exc)}") from exc
+    if reader.GetDimension() != 3 or reader.GetNumberOfComponents() != 1:
+        raise AtlasError(f"{path} is not a 3D scalar image")
+    try:
+        values_ijk = np.asanyarray(_nibabel().load(str(path)).dataobj)
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for corrupt files
+        raise AtlasError(f"cannot read atlas file {path}: it is damaged or truncated ({type(exc).__name__}); download "
+                         f"the atlas again (eye-atlas-segment fetch-atlas)") from exc
+    values_kji = np.ascontiguousarray(np.transpose(values_ijk.reshape(reader.GetSize()), (2, 1, 0)))
+    image = sitk.GetImageFromArray(values_kji.astype(np.float32))
+    image.SetOrigin(reader.GetOrigin())
+    image.SetSpacing(reader.GetSpacing())
+    image.SetDirection(reader.GetDirection())
+    return image, values_kji
 
 
 def _read_nifti_labels(path: Path, template: sitk.Image) -> tuple[sitk.Image, str]:

@@ -70,6 +70,24 @@ def test_missing_sex_and_missing_labels_are_errors(synthetic_atlas_dir, tmp_path
         load_atlas(synthetic_atlas_dir, "unknown")
 
 
+def test_a_truncated_template_is_refused_as_damaged_in_one_line(synthetic_atlas_dir, tmp_path):
+    folder = _copy_sex_folder(synthetic_atlas_dir, tmp_path, ["0_template.nii.gz", "1_max_prob_map.nii.gz"])
+    template = folder / "combined" / "0_template.nii.gz"
+    template.write_bytes(template.read_bytes()[: template.stat().st_size // 2])
+    with pytest.raises(AtlasError, match=r"0_template\.nii\.gz: it is damaged or truncated .*fetch-atlas") as error:
+        load_atlas(folder, "combined")
+    assert "\n" not in str(error.value)
+
+
+def test_a_nifti_template_keeps_its_stored_voxels_and_header_grid(synthetic_atlas_dir):
+    template = load_atlas(synthetic_atlas_dir, "combined").template
+    stored = nib.load(str(synthetic_atlas_dir / "combined" / "0_template.nii.gz"))
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(template), np.asarray(stored.dataobj).transpose(2, 1, 0))
+    from_itk = sitk.ReadImage(str(synthetic_atlas_dir / "combined" / "0_template.nii.gz"))
+    assert (template.GetOrigin(), template.GetSpacing(), template.GetDirection()) == (
+        from_itk.GetOrigin(), from_itk.GetSpacing(), from_itk.GetDirection())
+
+
 def test_mirroring_moves_lateral_rectus_to_the_other_side(synthetic_atlas_dir):
     right = load_atlas(synthetic_atlas_dir, "combined")
     left = mirror_atlas(right)
