@@ -13,6 +13,7 @@ from conftest import REQUIRED_REAL_HEADS, read_globe_centres
 from EyeAtlasSegmentLib.errors import InputImageError
 from EyeAtlasSegmentLib.geometry import ras_to_lps
 from EyeAtlasSegmentLib.globe_finder import CONFIDENCE_LEVELS, DEFAULT_SETTINGS, GlobeSearchResult, find_globes
+from EyeAtlasSegmentLib.synthetic.eye_model import GLOBE_SEMI_AXES_MM, SCLERA_THICKNESS_MM
 from EyeAtlasSegmentLib.synthetic.subject_generator import SubjectSpec, make_subject
 
 REAL_TOLERANCE_MM = 3.0
@@ -22,98 +23,19 @@ REAL_TOLERANCE_BY_FILE_MM = {"MNI152_T1_2mm.nii.gz": 4.0}
 #: PD: vitreous almost as bright as fat, the globe stands out only by its thin dark sclera (measured 0.5-2.1 mm).
 PD_TOLERANCE_MM = 2.5
 SYNTHETIC_TOLERANCE_MM = 1.5
-#: Synthetic subject, LPS mm (x → subject's left, y → posterior, z → superior), head centred on the origin.
-GLOBE_CENTRES_LPS_MM = {"right": np.array([-31.0, -68.0, -5.0]), "left": np.array([31.0, -68.0, -5.0])}
-GLOBE_RADII_MM = {"right": 11.5, "left": 12.0}
-HEAD_SEMI_AXES_MM = np.array([72.0, 92.0, 88.0])
-#: Air (0) ellipsoids (centre, semi-axes): a round maxillary pair 60 mm apart below the eyes, an irregular
-#: ethmoid/nasal cluster between them.
-AIR_SINUSES_LPS_MM = [((-30, -60, -42), (13, 13, 13)), ((30, -60, -42), (13, 13, 13)),
-                      ((0, -64, -10), (7, 9, 12)), ((-8, -58, -20), (6, 8, 8)), ((9, -56, -2), (5, 6, 7))]
-#: Tissue intensities (air = 0) of the two contrasts.
-CONTRASTS = {
-    "dark": dict(tissue=0.55, scalp_fat=1.0, orbit_fat=1.0, vitreous=0.25, sclera=0.12, lens=0.7, nerve=0.5),
-    "bright": dict(tissue=0.45, scalp_fat=0.8, orbit_fat=0.75, vitreous=1.3, sclera=0.1, lens=0.2, nerve=0.45),
-}
+#: The detector's radius lies between the vitreous and the sclera's outer surface of the synthetic eye, whose axes
+#: are scaled by up to ±5 % (``SubjectSpec.eye_scale_range``), within 1 mm.
+SYNTHETIC_RADIUS_RANGE_MM = ((GLOBE_SEMI_AXES_MM.min() - SCLERA_THICKNESS_MM) * 0.95 - 1.0,
+                             GLOBE_SEMI_AXES_MM.max() * 1.05 + 1.0)
+#: The synthetic contrasts searched for a dark globe (T1: vitreous darker than fat) and for a bright one (T2).
+POLARITY_OF_CONTRAST = {"T1": "dark", "T2": "bright"}
 
 
-def _rotation(roll_deg: float, pitch_deg: float, yaw_deg: float) -> np.ndarray:
-    """Rotation about the A-P (roll), L-R (pitch) and S-I (yaw) axes."""
-    r, p, y = np.deg2rad([roll_deg, pitch_deg, yaw_deg])
-    about_y = np.array([[np.cos(r), 0, np.sin(r)], [0, 1, 0], [-np.sin(r), 0, np.cos(r)]])
-    about_x = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    about_z = np.array([[np.cos(y), -np.sin(y), 0], [np.sin(y), np.cos(y), 0], [0, 0, 1]])
-    return about_z @ about_x @ about_y
-
-
-Coordinates = tuple[np.ndarray, np.ndarray, np.ndarray]  # x, y, z arrays (mm)
-
-
-def _inside_ellipsoid(xyz: Coordinates, centre_mm, semi_axes_mm) -> np.ndarray:
-    return sum(((c - float(c0)) / float(a)) ** 2 for c, c0, a in zip(xyz, centre_mm, semi_axes_mm)) <= 1.0
-
-
-def _near_segment(xyz: Coordinates, start_mm: np.ndarray, end_mm: np.ndarray, radius_mm: float) -> np.ndarray:
-    axis = end_mm - start_mm
-    t = np.clip(sum((c - float(s0)) * float(a) for c, s0, a in zip(xyz, start_mm, axis)) / float(axis @ axis), 0, 1)
-    return sum((c - float(s0) - t * float(a)) ** 2 for c, s0, a in zip(xyz, start_mm, axis)) <= radius_mm ** 2
-
-
-def _subject_intensity(xyz: Coordinates, contrast: dict[str, float]) -> np.ndarray:
-    """Noise-free head in subject LPS coordinates: scalp fat, tissue, orbital fat, globes with lens, optic
-    nerves, air sinuses (including a round, symmetric maxillary pair) and a vitreous-like pair deep inside."""
-    values = np.zeros(xyz[0].shape, np.float32)
-    values[_inside_ellipsoid(xyz, (0, 0, 0), HEAD_SEMI_AXES_MM)] = contrast["scalp_fat"]
-    values[_inside_ellipsoid(xyz, (0, 0, 0), HEAD_SEMI_AXES_MM - 6.0)] = contrast["tissue"]
-    for centre in [(-32, -10, -25), (32, -10, -25)]:  # temporal horns: vitreous-like but deep
-        values[_inside_ellipsoid(xyz, centre, (10, 10, 10))] = contrast["vitreous"]
-    for sinus_centre, semi_axes in AIR_SINUSES_LPS_MM:
-        values[_inside_ellipsoid(xyz, sinus_centre, semi_axes)] = 0.0
-    for eye, centre in GLOBE_CENTRES_LPS_MM.items():
-        radius = GLOBE_RADII_MM[eye]
-        values[_inside_ellipsoid(xyz, centre + (0, 8, 0), (18, 24, 17))] = contrast["orbit_fat"]
-        nerve_end = centre * np.array([0.4, 1.0, 1.0]) + (0, 45, 0)
-        values[_near_segment(xyz, centre + (0, radius, 0), nerve_end, 2.0)] = contrast["nerve"]
-        values[_inside_ellipsoid(xyz, centre, (radius,) * 3)] = contrast["sclera"]
-        values[_inside_ellipsoid(xyz, centre, (radius - 1.0,) * 3)] = contrast["vitreous"]
-        values[_inside_ellipsoid(xyz, centre + (0, -(radius - 4.5), 0), (4.5, 2.0, 4.5))] = contrast["lens"]
-    return values
-
-
-def _phantom(contrast: str, *, direction_lps: np.ndarray, spacing_mm: tuple[float, float, float],
-             head_rotation: np.ndarray = np.eye(3), fov_low_lps_mm=(-90, -110, -80),
-             fov_high_lps_mm=(90, 100, 60), seed: int = 0) -> tuple[sitk.Image, dict[str, np.ndarray]]:
-    """Noisy synthetic head on an arbitrary grid covering the LPS box ``fov_low..fov_high`` (×1000, int16).
-
-    ``head_rotation`` rotates the subject inside the scanner (roll/yaw). Returns the image and the true globe
-    centres (LPS mm). The dark (T1-like) version has zero-filled background, the bright (T2-like) one Rician
-    noise everywhere.
-    """
-    low, high = np.asarray(fov_low_lps_mm, float), np.asarray(fov_high_lps_mm, float)
-    corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
-    corners_voxel_mm = corners @ direction_lps  # coordinates along the voxel axes
-    start_mm = corners_voxel_mm.min(axis=0)
-    size_ijk = np.ceil((corners_voxel_mm.max(axis=0) - start_mm) / spacing_mm).astype(int)
-    voxel_axes_mm = [(start_mm[a] + np.arange(size_ijk[a]) * spacing_mm[a]).astype(np.float32) for a in range(3)]
-    k, j, i = np.meshgrid(voxel_axes_mm[2], voxel_axes_mm[1], voxel_axes_mm[0], indexing="ij", sparse=True)
-
-    def combine(matrix: np.ndarray) -> Coordinates:
-        return tuple(np.float32(m[0]) * i + np.float32(m[1]) * j + np.float32(m[2]) * k for m in matrix)
-
-    scanner_xyz = combine(direction_lps)
-    in_box = np.all([(c >= lo) & (c <= hi) for c, lo, hi in zip(scanner_xyz, low, high)], axis=0)
-    values = _subject_intensity(combine(head_rotation.T @ direction_lps), CONTRASTS[contrast])
-    rng = np.random.default_rng(seed)
-    if contrast == "dark":
-        values = np.where(values > 0, values + rng.normal(0, 0.04, values.shape).astype(np.float32), 0.0)
-    else:
-        values = np.hypot(values + rng.normal(0, 0.03, values.shape), rng.normal(0, 0.03, values.shape))
-    image = sitk.GetImageFromArray(np.round(1000 * np.where(in_box, values, 0.0)).astype(np.int16))
-    image.SetSpacing(tuple(float(s) for s in spacing_mm))
-    image.SetDirection(tuple(float(v) for v in direction_lps.ravel()))
-    image.SetOrigin(tuple(float(v) for v in direction_lps @ start_mm))
-    truth = {eye: head_rotation @ centre for eye, centre in GLOBE_CENTRES_LPS_MM.items()}
-    return image, truth
+def _subject(seed: int, contrast: str = "T1", **grid) -> tuple[sitk.Image, dict[str, np.ndarray]]:
+    """A synthetic head of the ``synthetic`` package (sinus and ventricle distractors, random head and eye poses)
+    at 1.5 mm unless ``grid`` says otherwise, and its true globe centres (LPS mm)."""
+    subject = make_subject(SubjectSpec(seed=seed, contrast=contrast, **({"spacing_mm": (1.5, 1.5, 1.5)} | grid)))
+    return subject.image, {eye: ras_to_lps(centre) for eye, centre in subject.globe_centres_ras_mm.items()}
 
 
 def _errors_mm(result: GlobeSearchResult, truth_lps_mm: dict[str, np.ndarray]) -> dict[str, float]:
@@ -121,14 +43,11 @@ def _errors_mm(result: GlobeSearchResult, truth_lps_mm: dict[str, np.ndarray]) -
             for eye, d in result.detections.items()}
 
 
-# Permuted (sagittal-like: i → A-P, j → S-I, k → R-L) and then oblique voxel axes.
-OBLIQUE_PERMUTED_DIRECTION = _rotation(8.0, -12.0, 15.0) @ np.array([[0, 0, -1], [-1, 0, 0], [0, -1, 0]], float).T
-
-
-@pytest.mark.parametrize("contrast", ["dark", "bright"])
+@pytest.mark.parametrize("contrast", sorted(POLARITY_OF_CONTRAST))
 def test_synthetic_both_globes_oblique_anisotropic(contrast: str) -> None:
-    image, truth = _phantom(contrast, direction_lps=OBLIQUE_PERMUTED_DIRECTION, spacing_mm=(1.1, 2.4, 1.3),
-                            head_rotation=_rotation(10.0, 0.0, -8.0))
+    """Permuted (i → A-P, j → S-I, k → R-L), oblique and anisotropic voxel axes, the head rotated up to 10°."""
+    image, truth = _subject(0, contrast, orientation="ASL", spacing_mm=(1.1, 2.4, 1.3),
+                            grid_rotation_deg=(8.0, -12.0, 15.0), head_rotation_deg=10.0)
 
     result = find_globes(image)
 
@@ -137,18 +56,18 @@ def test_synthetic_both_globes_oblique_anisotropic(contrast: str) -> None:
     assert max(errors.values()) <= SYNTHETIC_TOLERANCE_MM, errors
     for eye, detection in result.detections.items():
         assert detection.eye == eye
-        assert detection.polarity == contrast
-        assert detection.radius_mm == pytest.approx(GLOBE_RADII_MM[eye], abs=1.5)
+        assert detection.polarity == POLARITY_OF_CONTRAST[contrast]
+        assert SYNTHETIC_RADIUS_RANGE_MM[0] <= detection.radius_mm <= SYNTHETIC_RADIUS_RANGE_MM[1]
         assert DEFAULT_SETTINGS.high_confidence <= detection.score <= 1.0
         assert detection.confidence == "high"
     assert not result.missing and not result.warnings
 
 
 def test_synthetic_left_eye_outside_field_of_view_is_missing() -> None:
-    image, truth = _phantom("dark", direction_lps=np.eye(3), spacing_mm=(1.2, 1.2, 1.2),
-                            fov_low_lps_mm=(-90, -110, -80), fov_high_lps_mm=(4, 100, 60))
+    image, truth = _subject(0, spacing_mm=(1.2, 1.2, 1.2))
+    cut_x_lps_mm = 0.5 * (truth["right"][0] + truth["left"][0]) + 4.0  # 4 mm past the midline, on the left
 
-    result = find_globes(image)
+    result = find_globes(_crop_along_lps_x(image, cut_x_lps_mm, keep_below=True))
 
     assert set(result.detections) == {"right"}
     assert _errors_mm(result, truth)["right"] <= SYNTHETIC_TOLERANCE_MM
@@ -157,7 +76,7 @@ def test_synthetic_left_eye_outside_field_of_view_is_missing() -> None:
 
 
 def test_requested_eyes_only() -> None:
-    image, truth = _phantom("bright", direction_lps=np.eye(3), spacing_mm=(1.5, 1.5, 1.5), seed=1)
+    image, truth = _subject(1, "T2")
 
     result = find_globes(image, eyes=("left",))
 
@@ -190,9 +109,9 @@ def _inverted(image: sitk.Image) -> sitk.Image:
                      sitk.sitkFloat32)
 
 
-@pytest.mark.parametrize("contrast", ["dark", "bright"])
+@pytest.mark.parametrize("contrast", sorted(POLARITY_OF_CONTRAST))
 def test_an_inverted_contrast_image_is_recognised_searched_inverted_and_said_so(contrast: str) -> None:
-    image, truth = _phantom(contrast, direction_lps=np.eye(3), spacing_mm=(1.5, 1.5, 1.5), seed=3)
+    image, truth = _subject(3, contrast)
 
     result = find_globes(_inverted(image))
 
@@ -215,7 +134,7 @@ def test_proton_density_and_flair_heads_have_both_globes_found(contrast: str, to
 
 
 def test_a_weak_pair_is_confirmed_by_its_geometry_or_refused_with_the_reason() -> None:
-    image, truth = _phantom("dark", direction_lps=np.eye(3), spacing_mm=(1.5, 1.5, 1.5), seed=4)
+    image, truth = _subject(4)
     demanding = dataclasses.replace(DEFAULT_SETTINGS, high_confidence=0.999)
 
     confirmed = find_globes(image, settings=demanding)

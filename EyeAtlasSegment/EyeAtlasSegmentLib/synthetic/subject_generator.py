@@ -35,6 +35,7 @@ class SubjectSpec:
     seed: int = 0
     spacing_mm: tuple[float, float, float] = (1.0, 1.0, 1.0)
     orientation: str = "RAS"  # axis code of the voxel grid
+    grid_rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # oblique grid: the axes rotated about x, y, z
     contrast: str = "T1"
     noise_sigma: float = 20.0  # Gaussian σ of each quadrature channel, scanner units
     head_rotation_deg: float = 8.0  # max |angle| per axis of the head pose in the scanner
@@ -95,8 +96,8 @@ def _eye_pose(rng: np.random.Generator, spec: SubjectSpec, eye: str) -> EyePose:
 
 
 def _grid(spec: SubjectSpec, head_offset_ras_mm: np.ndarray) -> sitk.Image:
-    """Empty image whose grid covers the head FOV, with the requested spacing and orientation."""
-    direction = direction_lps_from_axis_code(spec.orientation)
+    """Empty image whose grid covers the head FOV, with the requested spacing and (oblique) orientation."""
+    direction = rotation_xyz(np.deg2rad(spec.grid_rotation_deg)) @ direction_lps_from_axis_code(spec.orientation)
     spacing = np.asarray(spec.spacing_mm, dtype=float)
     # Extent along each voxel axis: the FOV along the anatomical axis it points to.
     axis_of = np.argmax(np.abs(direction), axis=0)
