@@ -25,6 +25,7 @@ import SimpleITK as sitk
 from .choices import NOISE_MODEL_CHOICES, choice_keys
 from .errors import GridMismatchError
 from .geometry import same_grid
+from .head_mask import head_from_foreground
 
 #: SD of Rayleigh-distributed background / σ: √((4−π)/2) = 0.655 (Henkelman 1985; Gudbjartsson & Patz 1995).
 RAYLEIGH_SD_FACTOR = float(np.sqrt((4.0 - np.pi) / 2.0))
@@ -127,54 +128,16 @@ DISTANCE_RESOLUTION_MM = 1e-3
 def head_mask(image: sitk.Image) -> sitk.Image:
     """Binary mask (uint8, on ``image``'s grid) of the head, openings such as eye sockets and nostrils closed.
 
-    Computed on a ~4 mm copy: foreground above the Otsu threshold, islands below 1 % of the largest object
-    dropped (noise, ghosts), a 12 mm closing (dark skull and air cavities open to the outside through the
-    orbits and nose would otherwise count as background), then enclosed regions filled, also those that the
-    field of view cuts open (``fill_holes_capping_cut_faces``). Every step treats all voxel axes and both ends
-    of each alike, so the mask is the same whichever way the voxels are stored, except that the 4 mm bins start at
-    voxel 0: flipping an axis whose size is not a multiple of the bin moves the mask edge by < 4 mm, which the
-    10 mm margin of the air absorbs (σ within 0.1 % over the 48 axis orientations).
+    Computed on a ~4 mm copy: foreground above the Otsu threshold, made a head by ``head_from_foreground`` with a
+    12 mm closing (dark skull and air cavities open to the outside through the orbits and nose would otherwise
+    count as background). The 4 mm bins start at voxel 0: flipping an axis whose size is not a multiple of the bin
+    moves the mask edge by < 4 mm, which the 10 mm margin of the air absorbs (σ within 0.1 % over the 48 axis
+    orientations).
     """
     factors = [max(1, int(round(HEAD_MASK_SPACING_MM / s))) for s in image.GetSpacing()]
     coarse = sitk.BinShrink(image, factors)
-    foreground = sitk.OtsuThreshold(coarse, 0, 1)
-    components = sitk.RelabelComponent(sitk.ConnectedComponent(foreground), sortByObjectSize=True)
-    sizes = np.bincount(sitk.GetArrayViewFromImage(components).ravel())
-    keep = int(np.sum(sizes[1:] >= 0.01 * sizes[1])) if len(sizes) > 1 else 0
-    objects = sitk.Cast(sitk.BinaryThreshold(components, 1, max(keep, 1), 1, 0), sitk.sitkUInt8)
-    radius = [max(1, int(round(HEAD_MASK_CLOSING_MM / s))) for s in coarse.GetSpacing()]
-    padded = sitk.ConstantPad(objects, radius, radius, 0)  # so the closing is not cut by the image border
-    closed = sitk.Crop(sitk.BinaryMorphologicalClosing(padded, radius, sitk.sitkBall), radius, radius)
-    filled = fill_holes_capping_cut_faces(closed)
-    return sitk.Resample(filled, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
-
-
-def _fill_holes_2d(mask_2d: np.ndarray) -> np.ndarray:
-    """Boolean 2D mask with its enclosed background regions filled."""
-    filled = sitk.BinaryFillhole(sitk.GetImageFromArray(mask_2d.astype(np.uint8)))
-    return sitk.GetArrayViewFromImage(filled) > 0
-
-
-def fill_holes_capping_cut_faces(mask: sitk.Image) -> sitk.Image:
-    """``mask`` with enclosed background filled, counting as enclosed what only the image border opens.
-
-    Where the field of view cuts through the head (a slab through the skull base, a neck cut by the last slice),
-    sinuses, skull base and dark tissue reach the image face and a 3D hole filling leaves them as background.
-    Each of the six faces is capped with the mask's own cross-section there (holes filled in 2D), as if the head
-    went on beyond the field of view, and the capped mask is filled in 3D. Air outside the head's outline at the
-    face stays background.
-    """
-    mask_kji = sitk.GetArrayFromImage(mask) > 0
-    capped_kji = np.pad(mask_kji, 1)
-    for axis in range(3):
-        for end, cap_index in ((0, 0), (-1, -1)):
-            face = [slice(1, -1)] * 3
-            face[axis] = cap_index
-            capped_kji[tuple(face)] = _fill_holes_2d(np.take(mask_kji, end, axis=axis))
-    filled = sitk.BinaryFillhole(sitk.GetImageFromArray(capped_kji.astype(np.uint8)))
-    result = sitk.GetImageFromArray(sitk.GetArrayViewFromImage(filled)[1:-1, 1:-1, 1:-1].astype(np.uint8))
-    result.CopyInformation(mask)
-    return result
+    head = head_from_foreground(sitk.OtsuThreshold(coarse, 0, 1), HEAD_MASK_CLOSING_MM)
+    return sitk.Resample(head, image, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
 
 
 def ghost_band_mask(image: sitk.Image, centres_lps_mm: Sequence[Sequence[float]],

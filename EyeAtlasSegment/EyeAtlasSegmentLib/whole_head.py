@@ -74,7 +74,7 @@ def register_whole_head(patient: sitk.Image, standard: StandardSpaceTemplate) ->
     then affine."""
     fixed = _normalised(resample_isotropic(patient, HEAD_GRID_MM))
     moving = _normalised(resample_isotropic(standard.image, HEAD_GRID_MM))
-    rigid = sitk.CenteredTransformInitializer(_head_mask(fixed), _head_mask(moving), sitk.Euler3DTransform(),
+    rigid = sitk.CenteredTransformInitializer(_foreground(fixed), _foreground(moving), sitk.Euler3DTransform(),
                                               sitk.CenteredTransformInitializerFilter.MOMENTS)
     rigid = _register(fixed, moving, rigid, shrink=(2, 1), smooth_mm=(2 * HEAD_GRID_MM, HEAD_GRID_MM), iterations=100)
     affine = sitk.AffineTransform(3)
@@ -155,7 +155,8 @@ def _normalised(image: sitk.Image) -> sitk.Image:
     return sitk.Cast(image, sitk.sitkFloat32) / max(scale, 1e-6)
 
 
-def _head_mask(normalised: sitk.Image) -> sitk.Image:
+def _foreground(normalised: sitk.Image) -> sitk.Image:
+    """Voxels above ``HEAD_THRESHOLD`` (float 0/1), whose moments centre the rigid start."""
     return sitk.Cast(normalised > HEAD_THRESHOLD, sitk.sitkFloat32)
 
 

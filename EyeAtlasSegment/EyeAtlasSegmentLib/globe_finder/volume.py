@@ -14,6 +14,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputImageError
+from ..head_mask import head_from_foreground
 from ..structures import EYES
 from .settings import GlobeFinderSettings
 
@@ -129,7 +130,7 @@ def prepare_volume(raw_zyx: np.ndarray, valid_zyx: np.ndarray, grid: Grid, readi
     searched_zyx = searched_zyx.astype(np.float32)
     levels, head_threshold = _intensity_levels(searched_zyx, valid_zyx)
     intensity_zyx = np.where(valid_zyx, levels.normalise(searched_zyx), 0.0).astype(np.float32)
-    head_zyx = (_head_mask(valid_zyx & (searched_zyx > head_threshold)) if levels.tissue > levels.air
+    head_zyx = (_head_mask(valid_zyx & (searched_zyx > head_threshold), grid) if levels.tissue > levels.air
                 else np.zeros_like(valid_zyx))
     return _crop_to_head(CoarseVolume(intensity_zyx, valid_zyx, head_zyx, grid, levels, reading), settings)
 
@@ -193,18 +194,11 @@ def otsu_threshold(raw_zyx: np.ndarray, valid_zyx: np.ndarray, bins: int = 256) 
     return float(otsu.GetThreshold())
 
 
-def _head_mask(foreground_zyx: np.ndarray) -> np.ndarray:
-    """Largest connected foreground component, closed and with holes filled (in 3D and per axial slice)."""
-    mask = sitk.GetImageFromArray(foreground_zyx.astype(np.uint8))
-    mask = sitk.BinaryMorphologicalClosing(mask, [2, 2, 2])
-    components = sitk.RelabelComponent(sitk.ConnectedComponent(mask), sortByObjectSize=True)
-    mask = sitk.BinaryFillhole(sitk.Equal(components, 1))
-    mask_zyx = sitk.GetArrayFromImage(mask).astype(bool)
-    for z in range(mask_zyx.shape[0]):
-        if mask_zyx[z].any():
-            filled = sitk.BinaryFillhole(sitk.GetImageFromArray(mask_zyx[z].astype(np.uint8)))
-            mask_zyx[z] = sitk.GetArrayFromImage(filled) > 0
-    return mask_zyx
+def _head_mask(foreground_zyx: np.ndarray, grid: Grid) -> np.ndarray:
+    """The head (``head_from_foreground``, closed by two coarse voxels) of the foreground on the coarse grid."""
+    foreground = sitk.GetImageFromArray(foreground_zyx.astype(np.uint8))
+    foreground.SetSpacing((grid.spacing_mm,) * 3)
+    return sitk.GetArrayFromImage(head_from_foreground(foreground, 2.0 * grid.spacing_mm)).astype(bool)
 
 
 # ---------------------------------------------------------------------------------------------- utilities
