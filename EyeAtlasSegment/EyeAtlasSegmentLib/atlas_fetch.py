@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .callbacks import ProgressCallback
-from .errors import AtlasError
+from .errors import AtlasError, library_reason
 from .release_layout import RELEASE_ROOT_NAMES, find_release_root, release_inventory
 
 RELEASE_FILE = Path(__file__).resolve().parent / "data" / "mr_eye_release.json"
@@ -203,5 +203,5 @@ class _ProgressBar:
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1][:160]}" if text else type(exc).__name__
+    """The exception's type and the last line of its text (``library_reason``), cut at 160 characters."""
+    return f"{type(exc).__name__}: {library_reason(exc)[:160]}" if str(exc).strip() else type(exc).__name__

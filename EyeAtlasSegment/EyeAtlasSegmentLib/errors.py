@@ -67,5 +67,5 @@ def one_line_reason(exc: BaseException) -> str:
         return "the computer ran out of memory: close other programs, or crop or downsample the image"
     if isinstance(exc, (OSError, ValueError)):
         return single_line(f"{type(exc).__name__}: {exc}")
-    text = str(exc).strip()
-    return single_line(f"internal error ({type(exc).__name__}): {text.splitlines()[-1] if text else 'no message'}")
+    reason = library_reason(exc) if str(exc).strip() else "no message"
+    return single_line(f"internal error ({type(exc).__name__}): {reason}")
