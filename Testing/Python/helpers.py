@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import locale
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +13,21 @@ from EyeAtlasSegmentLib.registration import EngineOutput
 
 def write_dicom_series(image: sitk.Image, directory: Path, series_uid: str, patient_sex: str = "",
                        first_index: int = 0) -> None:
-    """One int16 DICOM file per k-slice, with the position/orientation tags GDCM uses to rebuild the volume."""
+    """One int16 DICOM file per k-slice, with the position/orientation tags GDCM uses to rebuild the volume.
+
+    GDCM's writer switches the process to the C locale (measured with SimpleITK 2.x), after which Python decodes
+    subprocess output as ASCII; the locale is restored so that later tests in the same process are unaffected.
+    """
     directory.mkdir(parents=True, exist_ok=True)
+    saved_locale = locale.setlocale(locale.LC_ALL)
+    try:
+        _write_dicom_slices(image, directory, series_uid, patient_sex, first_index)
+    finally:
+        locale.setlocale(locale.LC_ALL, saved_locale)
+
+
+def _write_dicom_slices(image: sitk.Image, directory: Path, series_uid: str, patient_sex: str,
+                        first_index: int) -> None:
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()
     d = image.GetDirection()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import locale
 import pickle
 from pathlib import Path
 
@@ -150,6 +151,16 @@ def test_dicom_folder_with_two_series_uses_the_largest(tmp_path):
 def test_dicom_unknown_sex_is_not_reported(tmp_path):
     write_dicom_series(_truth_image(DIRECTIONS_LPS["oblique"]), tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.9", "")
     assert "patient_sex" not in load_image(tmp_path / "dicom").metadata
+
+
+def test_writing_and_reading_a_dicom_series_leave_the_process_locale_as_it_was(tmp_path):
+    """GDCM's writer switches to the C locale, after which Python decodes subprocess output as ASCII; neither the
+    test helper nor the engine's reader may leave that behind (in Slicer it would change the application)."""
+    before = locale.setlocale(locale.LC_ALL)
+    write_dicom_series(_truth_image(DIRECTIONS_LPS["oblique"]), tmp_path / "dicom", "1.2.826.0.1.3680043.2.1125.10")
+    assert locale.setlocale(locale.LC_ALL) == before
+    load_image(tmp_path / "dicom")
+    assert locale.setlocale(locale.LC_ALL) == before
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
