@@ -87,6 +87,9 @@ NOISE_MODEL_CHOICES: tuple[NoiseModelChoice, ...] = (
     NoiseModelChoice("none", "None: raw SD (biased)", "no model: sigma = raw SD (biased for magnitude images)"),
 )
 
+#: The noise model of every σ unless the user chooses another (single-channel magnitude images are the common case).
+DEFAULT_NOISE_MODEL = "rayleigh_sd"
+
 
 def choice_keys(choices: Sequence[NoiseMethodChoice | NoiseModelChoice]) -> tuple[str, ...]:
     """The option values, in menu order."""

@@ -33,7 +33,7 @@ from .noise import NOISE_MODELS, DifferenceNoise
 from .noise_methods import NOISE_METHODS, resolve_noise_method
 from .outputs import check_output_folder, write_outputs
 from .pipeline import PipelineOptions, PipelineResult, run_pipeline
-from .statistics import DEFAULT_MIN_ROI_VOXELS, SIGNAL_CORRECTIONS, RoiOptions
+from .statistics import SIGNAL_CORRECTIONS, RoiOptions
 from .structures import EYES
 from .whole_head import LOCATION_ROUTES
 
@@ -122,39 +122,49 @@ def add_input_options(parser: argparse.ArgumentParser, out_help: str) -> None:
                         help="axis code (e.g. RAS, LPS) for arrays without geometry")
 
 
+#: The engine's defaults, which the command line shows and uses.
+_DEFAULTS = PipelineOptions()
+
+
 def add_run_options(parser: argparse.ArgumentParser, engines: Sequence[str] = ENGINES) -> None:
-    """Options shared by ``run``, ``demo`` and the Slicer batch script: sex, eye, engine, centres, noise ROI."""
-    parser.add_argument("--sex", choices=SEXES, default="combined", help="atlas template (default: combined)")
+    """Options shared by ``run``, ``demo`` and the Slicer batch script: sex, eye, engine, centres, noise ROI.
+
+    Every default is the engine's own (``PipelineOptions``, ``RoiOptions``)."""
+    parser.add_argument("--sex", choices=SEXES, default=_DEFAULTS.sex,
+                        help=f"atlas template (default: {_DEFAULTS.sex})")
     parser.add_argument("--eye", choices=("both", *EYES), default="both", help="eye(s) to segment (default: both)")
-    parser.add_argument("--engine", choices=engines, default="simpleitk", help="registration engine")
+    parser.add_argument("--engine", choices=engines, default=_DEFAULTS.engine, help="registration engine")
     parser.add_argument("--right-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
                         help="right globe centre in RAS mm; snapped to the globe found within 12 mm, else used as "
                              "given")
     parser.add_argument("--left-centre", nargs=3, type=_finite, metavar=("R", "A", "S"),
                         help="left globe centre in RAS mm")
-    parser.add_argument("--via", choices=LOCATION_ROUTES, default="globes",
+    parser.add_argument("--via", choices=LOCATION_ROUTES, default=_DEFAULTS.via,
                         help="how eyes without a given centre are found: globes (the globe finder, default) or "
                              "mni152/colin27 (the release's whole-head template registered to the head, refined "
                              "with the eye template: for defaced faces or globes the finder cannot see)")
     snr = parser.add_argument_group("SNR and CNR (see the README: How SNR and CNR are measured)")
-    snr.add_argument("--noise-method", choices=[_option_value(m) for m in NOISE_METHODS], default="auto",
+    snr.add_argument("--noise-method", choices=[_option_value(m) for m in NOISE_METHODS],
+                     default=_option_value(_DEFAULTS.noise_method),
                      help="where σ comes from: " + _choices_help(NOISE_METHOD_CHOICES))
-    snr.add_argument("--noise-model", choices=[_option_value(m) for m in NOISE_MODELS], default="rayleigh-sd",
+    snr.add_argument("--noise-model", choices=[_option_value(m) for m in NOISE_MODELS],
+                     default=_option_value(_DEFAULTS.noise_model),
                      help="how σ follows from background noise (sos: with --channels): "
                           + _choices_help(NOISE_MODEL_CHOICES))
-    snr.add_argument("--channels", type=_whole_number(1), default=1,
+    snr.add_argument("--channels", type=_whole_number(1), default=_DEFAULTS.channels,
                      help="receive channels combined by sum of squares (--noise-model sos)")
     snr.add_argument("--noise-roi", type=Path, help="mask image (same grid) of an air region for the noise σ")
     snr.add_argument("--noise-scan", type=Path, help="noise-only acquisition (same protocol, no RF) for the noise σ")
     snr.add_argument("--repeat", type=Path, help="a second identical acquisition on the same grid: difference method")
-    snr.add_argument("--erode-mm", type=_erosion_mm, default=0.0,
+    snr.add_argument("--erode-mm", type=_erosion_mm, default=_DEFAULTS.roi.erosion_mm,
                      help=f"erode each structure by this many mm (0-{MAX_EROSION_MM:g}) before measuring SNR (partial "
-                          "volume); default 0")
-    snr.add_argument("--signal-correction", choices=SIGNAL_CORRECTIONS, default="none",
+                          f"volume); default {_DEFAULTS.roi.erosion_mm:g}")
+    snr.add_argument("--signal-correction", choices=SIGNAL_CORRECTIONS,
+                     default=_DEFAULTS.roi.signal_correction,
                      help="SNR numerator: none (ROI mean) or power (sqrt(mean(M²) − 2nσ²), removes the magnitude "
                           "noise floor at low SNR)")
-    snr.add_argument("--min-roi-voxels", type=_whole_number(0), default=DEFAULT_MIN_ROI_VOXELS,
-                     help=f"flag SNR of ROIs with fewer voxels (default {DEFAULT_MIN_ROI_VOXELS})")
+    snr.add_argument("--min-roi-voxels", type=_whole_number(0), default=_DEFAULTS.roi.min_voxels,
+                     help=f"flag SNR of ROIs with fewer voxels (default {_DEFAULTS.roi.min_voxels})")
     snr.add_argument("--cnr-pair", action="append", default=[], metavar="A:B", type=_cnr_pair,
                      help="extra CNR pair of structures, e.g. lens:optic_nerve (repeatable; default pairs always)")
     parser.add_argument("--quiet", action="store_true", help="no progress messages")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from .choices import NOISE_MODEL_CHOICES, choice_keys
+from .choices import DEFAULT_NOISE_MODEL, NOISE_MODEL_CHOICES, choice_keys
 from .errors import GridMismatchError
 from .geometry import same_grid
 from .head_mask import head_from_foreground
@@ -64,7 +64,7 @@ class NoiseEstimate:
     voxels: int
     reason: str = ""  # why sigma is undefined, or caveats
     details: dict = field(default_factory=dict)
-    model: str = "rayleigh_sd"
+    model: str = DEFAULT_NOISE_MODEL
     channels: int = 1
     sigma_rel_se: float | None = None
     #: The naive method only: the mean of the same voxels, the background of the naive CNR.
@@ -223,7 +223,7 @@ def noise_model_mismatch(mean_to_sd: float, kurtosis: float, model: str, channel
             f"kurtosis {kurtosis:.1f}, expected {expected_kurtosis:.2f})")
 
 
-def sigma_from_background_samples(values: np.ndarray, method: str, model: str = "rayleigh_sd",
+def sigma_from_background_samples(values: np.ndarray, method: str, model: str = DEFAULT_NOISE_MODEL,
                                   channels: int = 1) -> NoiseEstimate:
     """σ from pure-noise magnitude samples under ``model``; refuses quantised, constant or too few samples.
 
@@ -293,7 +293,7 @@ def _impure_air(estimate: NoiseEstimate) -> NoiseEstimate:
     return NoiseEstimate("undefined", None, estimate.voxels, reason, d, estimate.model, estimate.channels)
 
 
-def estimate_noise_from_air(image: sitk.Image, model: str = "rayleigh_sd", channels: int = 1,
+def estimate_noise_from_air(image: sitk.Image, model: str = DEFAULT_NOISE_MODEL, channels: int = 1,
                             eye_centres_lps_mm: Sequence[Sequence[float]] = ()) -> NoiseEstimate:
     """σ from the automatically found air background (away from the head and from ghost lines through the eyes).
 
@@ -334,7 +334,7 @@ def _sigma_from_nonzero_samples(values: np.ndarray, method: str, model: str, cha
     return sigma_from_background_samples(values[values != 0], method, model, channels)
 
 
-def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image, model: str = "rayleigh_sd",
+def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image, model: str = DEFAULT_NOISE_MODEL,
                             channels: int = 1) -> NoiseEstimate:
     """σ from a user-given air ROI (non-zero voxels of ``roi``, same grid); zero-valued voxels are excluded."""
     require_same_grid(image, roi, "noise ROI")
@@ -342,7 +342,7 @@ def estimate_noise_from_roi(image: sitk.Image, roi: sitk.Image, model: str = "ra
     return _sigma_from_nonzero_samples(values, "roi", model, channels)
 
 
-def estimate_noise_from_noise_scan(noise_scan: sitk.Image, model: str = "rayleigh_sd",
+def estimate_noise_from_noise_scan(noise_scan: sitk.Image, model: str = DEFAULT_NOISE_MODEL,
                                    channels: int = 1) -> NoiseEstimate:
     """σ from a noise-only acquisition (same protocol, no RF excitation): every non-zero voxel is noise (Kellman P,
     McVeigh ER, Magn Reson Med 2005;54:1439)."""

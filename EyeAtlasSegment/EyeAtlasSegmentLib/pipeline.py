@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from .atlas import Atlas, load_atlas, mirror_atlas
 from .biometry import measure_biometry
 from .callbacks import CancelCheck, ProgressCallback
+from .choices import DEFAULT_NOISE_MODEL
 from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
 from .engines import get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError
@@ -59,7 +60,7 @@ class PipelineOptions:
     repeat: Path | sitk.Image | None = None
     noise_scan: Path | sitk.Image | None = None
     noise_method: str = "auto"
-    noise_model: str = "rayleigh_sd"
+    noise_model: str = DEFAULT_NOISE_MODEL
     channels: int = 1
     roi: RoiOptions = field(default_factory=RoiOptions)
     cnr_pairs: Sequence[tuple[str, str]] = DEFAULT_CNR_PAIRS

@@ -9,6 +9,7 @@ import numpy as np
 import SimpleITK as sitk
 import slicer
 
+from EyeAtlasSegmentLib.choices import DEFAULT_NOISE_MODEL
 from EyeAtlasSegmentLib.errors import EyeAtlasError
 from EyeAtlasSegmentLib.geometry import set_geometry_from_ras_affine
 from EyeAtlasSegmentLib.noise import NoiseEstimate, estimate_noise_from_air, estimate_noise_from_roi
@@ -61,7 +62,7 @@ def noise_segment_ids(segmentation_node: slicer.vtkMRMLSegmentationNode) -> list
 
 def noise_from_segments(segmentation_node: slicer.vtkMRMLSegmentationNode,
                         volume_node: slicer.vtkMRMLScalarVolumeNode, segment_ids: Sequence[str] | None = None,
-                        model: str = "rayleigh_sd", channels: int = 1) -> NoiseEstimate:
+                        model: str = DEFAULT_NOISE_MODEL, channels: int = 1) -> NoiseEstimate:
     """σ from the volume's voxels inside the given segments (air), under ``model``, with the engine's refusals."""
     mask = noise_mask_from_segments(segmentation_node, volume_node, segment_ids)
     estimate = estimate_noise_from_roi(image_from_volume_node(volume_node), mask, model, channels)

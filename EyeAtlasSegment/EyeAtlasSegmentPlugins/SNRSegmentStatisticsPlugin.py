@@ -2,7 +2,8 @@
 
 Noise σ comes from the segmentation's noise segments (their union, drawn by the user in air): a segment whose name
 has the whole word "noise" or "air", or whose terminology type is Gas. Without one, σ comes from air found
-automatically around the head, away from ghost bands through segments named "… globe"; σ = SD_air / 0.655 (Rayleigh).
+automatically around the head, away from ghost bands through segments named "… globe"; σ under the default noise
+model (``choices.DEFAULT_NOISE_MODEL``).
 
 The plugin never raises (an exception would stop Segment Statistics for every plugin): each requested measurement
 gets, for every segment, a value of the column type its measurement info declares. When SNR is undefined
@@ -17,7 +18,11 @@ import slicer
 from SegmentStatisticsPlugins import SegmentStatisticsPluginBase
 from slicer.i18n import tr as _
 
+from EyeAtlasSegmentLib.choices import DEFAULT_NOISE_MODEL, NOISE_MODEL_CHOICES
 from EyeAtlasSegmentMRML.segment_statistics import SNR_MEASUREMENTS, undefined_snr_values
+
+#: The noise model of every σ here, as the engine defines it (formula, e.g. "sigma = SD_background / 0.655").
+DEFAULT_MODEL_TEXT = next(m.definition for m in NOISE_MODEL_CHOICES if m.key == DEFAULT_NOISE_MODEL)
 
 
 class SNRSegmentStatisticsPlugin(SegmentStatisticsPluginBase):
@@ -55,9 +60,9 @@ class SNRSegmentStatisticsPlugin(SegmentStatisticsPluginBase):
             return None
         title, description = {
             "snr": (_("SNR"), _("Mean intensity of the segment divided by the noise sigma")),
-            "noise_sigma": (_("Noise sigma"), _("Gaussian noise SD per quadrature channel: SD of air / 0.655 "
-                                                 "(Rayleigh), from the noise segments (name with the word noise or "
-                                                 "air, or terminology Gas) or from air found around the head")),
+            "noise_sigma": (_("Noise sigma"), _("Gaussian noise SD per quadrature channel ({model}), from the noise "
+                                                 "segments (name with the word noise or air, or terminology Gas) or "
+                                                 "from air found around the head").format(model=DEFAULT_MODEL_TEXT)),
             "noise_voxels": (_("Noise voxels"), _("Number of air voxels used for the noise sigma")),
             "noise_method": (_("Noise method"), _("roi: the noise segments; air_background: air found around the "
                                                   "head; undefined: see the SNR note")),

@@ -185,6 +185,32 @@ def test_module_choices_match_the_engine():
     assert _enum_values("NoiseModel") == set(NOISE_MODELS)
 
 
+def _parameter_defaults() -> dict[str, object]:
+    """Field name → default of the @parameterNodeWrapper class, an enum member read as its value."""
+    members = {f"{n.name}.{s.targets[0].id}": s.value.value for n in ast.walk(_module_tree())
+               if isinstance(n, ast.ClassDef) for s in n.body if isinstance(s, ast.Assign)}
+    for node in ast.walk(_module_tree()):
+        if isinstance(node, ast.ClassDef) and any(getattr(d, "id", "") == "parameterNodeWrapper"
+                                                  for d in node.decorator_list):
+            return {s.target.id: members.get(ast.unparse(s.value), getattr(s.value, "value", None))
+                    for s in node.body if isinstance(s, ast.AnnAssign) and s.value is not None}
+    raise AssertionError("no @parameterNodeWrapper class in EyeAtlasSegment.py")
+
+
+def test_the_module_starts_from_the_engine_defaults():
+    """The module cannot import the engine at load time (its packages come at Apply), so its defaults are literals;
+    they must be the engine's own, which the command line uses too."""
+    from EyeAtlasSegmentLib.pipeline import PipelineOptions
+
+    engine = PipelineOptions()
+    defaults = _parameter_defaults()
+    assert (defaults["sex"], defaults["engine"], defaults["noiseModel"], defaults["channels"]) == \
+        (engine.sex, engine.engine, engine.noise_model, engine.channels)
+    assert (defaults["erosionMm"], defaults["minRoiVoxels"], defaults["powerSignal"]) == \
+        (engine.roi.erosion_mm, engine.roi.min_voxels, engine.roi.signal_correction == "power")
+    assert defaults["eye"] == "both" and engine.eyes == ("right", "left")
+
+
 def _enum_labels(class_name: str) -> dict[str, str]:
     """The enum's ``label()`` dict: value → the English text inside ``_("…")``."""
     for node in ast.walk(_module_tree()):
