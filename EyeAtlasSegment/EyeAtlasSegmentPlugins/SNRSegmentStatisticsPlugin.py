@@ -21,7 +21,7 @@ from slicer.i18n import tr as _
 from EyeAtlasSegmentLib.choices import DEFAULT_NOISE_MODEL, NOISE_MODEL_CHOICES
 from EyeAtlasSegmentMRML.segment_statistics import SNR_MEASUREMENTS, undefined_snr_values
 
-#: The noise model of every σ here, as the engine defines it (formula, e.g. "sigma = SD_background / 0.655").
+#: The noise model of every σ here, in the words of the engine's registry (its formula).
 DEFAULT_MODEL_TEXT = next(m.definition for m in NOISE_MODEL_CHOICES if m.key == DEFAULT_NOISE_MODEL)
 
 
