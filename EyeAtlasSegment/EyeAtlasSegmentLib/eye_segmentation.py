@@ -1,31 +1,36 @@
-"""One eye, with quality control and recovery: register, bring the labels over, check, and retry when in doubt.
+"""Each eye, with quality control and recovery: register, bring the labels over, check, and retry when in doubt.
 
 Attempts run in the order of ``attempt_plan``: the engine as chosen; the same engine started from the template
 turned by ±10° about the globe (an eye looking elsewhere than the template's); a full affine stage (SimpleITK); and
 ANTs SyN when it is installed (engines fail on different eyes). The first attempt that passes every check ends the
 search. An attempt that passes but is doubtful (deformable stage rejected) is kept while the others are tried, and
 used if none passes cleanly. When every attempt fails, the eye is refused with the reasons.
+
+With both eyes accepted, their globes are compared (``segment_eyes``): when they disagree, the eye further from
+the population is searched further for an attempt that agrees, and refused if none does.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 import SimpleITK as sitk
 
-from .atlas import Atlas
+from .atlas import Atlas, mirror_atlas
 from .callbacks import CancelCheck, ProgressCallback
 from .engines import ENGINE_MODULES, get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError, RegistrationError
-from .eye_qc import QcCheck, globe_offset_check, verdict_of, volumes_check
+from .eye_qc import QcCheck, globe_offset_check, symmetry_check, verdict_of, volumes_check
 from .geometry import voxel_volume_mm3
+from .globe_centres import LocatedGlobe
 from .label_transfer import warp_labels
+from .normative import population_norm
 from .registration import RegistrationEngine, RegistrationResult, label_centroid_lps, register_eye
-from .structures import STRUCTURES
+from .structures import EYE_LABEL_OFFSET, EYES, STRUCTURES
 
 #: Starting rotations (degrees about the LPS x, y, z axes) tried after the plain start: pitch and yaw of ±10°.
 RETRY_ROTATIONS_DEG = ((10.0, 0.0, 0.0), (-10.0, 0.0, 0.0), (0.0, 0.0, 10.0), (0.0, 0.0, -10.0))
@@ -138,3 +143,104 @@ class EyeSearch:
                 break
         accepted = self.accepted()
         return accepted[0] if accepted else None
+
+
+def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, LocatedGlobe],
+                 engine: RegistrationEngine, retry_engines: Sequence[str], missing: dict[str, str],
+                 progress: ProgressCallback,
+                 is_cancelled: CancelCheck) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
+                                                            dict[str, list[dict]]]:
+    """Register and check each located eye, retrying as ``eye_segmentation`` plans; then compare the two globes.
+
+    Returns the attempt used per accepted eye, its checks (with the two-eye comparison), and every attempt per eye.
+    Eyes outside the image or refused are added to ``missing`` with the reason.
+    """
+    searches: dict[str, EyeSearch] = {}
+    chosen: dict[str, Attempt] = {}
+    located = [e for e in EYES if e in centres]
+    for n, eye in enumerate(located):
+        centre_lps = centres[eye][0]
+        eye_atlas = atlas if eye == "right" else mirror_atlas(atlas)
+        base = 0.1 + 0.8 * n / len(located)
+
+        def eye_progress(fraction: float, message: str, eye: str = eye, base: float = base) -> None:
+            progress(base + 0.8 * fraction / len(located), f"{eye} eye: {message}")
+
+        def run(plan, eye_atlas=eye_atlas, centre_lps=centre_lps, eye_progress=eye_progress) -> Attempt:
+            eye_progress(0.0, f"registering the atlas ({plan.name})")
+            return run_attempt(plan, eye_atlas, image, centre_lps, atlas.sex, eye_progress)
+
+        searches[eye] = EyeSearch(attempt_plan(engine, retry_engines), run, is_cancelled)
+        try:
+            best = searches[eye].best()
+        except EyeNotFoundError as exc:
+            missing[eye] = str(exc)
+            continue
+        if best is None:
+            missing[eye] = "refused by quality control: " + _refusal_reason(searches[eye].attempts)
+        else:
+            chosen[eye] = best
+    checks = {eye: list(attempt.checks) for eye, attempt in chosen.items()}
+    if len(chosen) == 2:
+        symmetry = _make_symmetric(chosen, searches, atlas.sex)
+        for eye in list(chosen):
+            checks[eye].append(symmetry)
+        if symmetry.verdict == "fail":
+            suspect = _suspect_eye(chosen, atlas.sex)
+            del chosen[suspect], checks[suspect]
+            missing[suspect] = f"refused by quality control: {symmetry.message}, and this globe is the further " \
+                               f"from the population"
+    attempts = {eye: [a.summary() for a in search.attempts] for eye, search in searches.items()}
+    return chosen, checks, attempts
+
+
+def _refusal_reason(attempts: Sequence[Attempt]) -> str:
+    """Why every attempt failed: the first attempt's failures, and how many alternatives were tried."""
+    first = next(a for a in attempts)
+    reason = "; ".join(c.message for c in first.checks if c.verdict == "fail")
+    return f"{reason} (and in {len(attempts) - 1} other registration attempts)" if len(attempts) > 1 else reason
+
+
+def _globe_z(eye: str, attempt: Attempt, sex: str) -> float:
+    return abs(population_norm(eye, sex, "globe").z_score(attempt.volumes_mm3["globe"]))
+
+
+def _suspect_eye(chosen: Mapping[str, Attempt], sex: str) -> str:
+    """Of two disagreeing eyes, the one whose globe volume is further from the population mean."""
+    return max(chosen, key=lambda eye: _globe_z(eye, chosen[eye], sex))
+
+
+def _make_symmetric(chosen: dict[str, Attempt], searches: Mapping[str, EyeSearch], sex: str) -> QcCheck:
+    """Compare the two globes; when they disagree, look for an attempt of the suspect eye that agrees.
+
+    The suspect eye's other accepted attempts are tried first, then its remaining planned ones. ``chosen`` is
+    updated in place; the returned check is the final comparison.
+    """
+    check = symmetry_check({eye: attempt.volumes_mm3["globe"] for eye, attempt in chosen.items()})
+    if check.verdict == "pass":
+        return check
+    suspect = _suspect_eye(chosen, sex)
+    search = searches[suspect]
+    candidates = iter([a for a in search.accepted() if a is not chosen[suspect]])
+    while (candidate := next(candidates, None) or search.more()) is not None:
+        if candidate.verdict == "fail":
+            continue
+        trial = {**chosen, suspect: candidate}
+        trial_check = symmetry_check({eye: attempt.volumes_mm3["globe"] for eye, attempt in trial.items()})
+        if trial_check.verdict == "pass":
+            chosen[suspect] = candidate
+            return trial_check
+    return check
+
+
+def combined_labels(patient: sitk.Image, chosen: Mapping[str, Attempt]) -> sitk.Image:
+    """Both eyes' labels in one map on the patient grid, each eye's 0-9 shifted by its offset (``structures``);
+    where the eyes' labels overlap, the right eye's win."""
+    combined = np.zeros(patient.GetSize()[::-1], np.uint8)
+    for eye in (e for e in EYES if e in chosen):
+        new = sitk.GetArrayViewFromImage(chosen[eye].labels)
+        take = (new > 0) & (combined == 0)
+        combined[take] = new[take] + EYE_LABEL_OFFSET[eye]
+    out = sitk.GetImageFromArray(combined)
+    out.CopyInformation(patient)
+    return out

@@ -11,28 +11,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
-from .atlas import Atlas, load_atlas, mirror_atlas
+from .atlas import Atlas, load_atlas
 from .biometry import measure_biometry
 from .callbacks import CancelCheck, ProgressCallback
 from .choices import DEFAULT_NOISE_MODEL
 from .cnr import DEFAULT_CNR_PAIRS, CnrRow, contrast_to_noise
 from .engines import get_engine
 from .errors import Cancelled, EyeAtlasError, EyeNotFoundError
-from .eye_qc import QcCheck, symmetry_check
-from .eye_segmentation import Attempt, EyeSearch, attempt_plan, run_attempt
+from .eye_qc import QcCheck
+from .eye_segmentation import combined_labels, segment_eyes
 from .geometry import lps_to_ras, ras_to_lps
-from .globe_finder import find_globes
+from .globe_centres import resolve_globe_centres
 from .image_io import LoadedImage, load_image
 from .noise import NoiseEstimate
 from .noise_methods import estimate_noise, load_noise_input, resolve_noise_method
-from .normative import population_norm
 from .population import BiometryResult, compare_with_population
 from .registration import RegistrationEngine, RegistrationResult
 from .statistics import RoiOptions, StructureStats, not_segmented_rows, structure_statistics
-from .structures import EYE_LABEL_OFFSET, EYES
+from .structures import EYES
 from .whole_head import LOCATION_ROUTES, centres_via_standard_space
 
 
@@ -101,42 +99,6 @@ class PipelineResult:
     globe_search: dict = field(default_factory=dict)  # the globe finder's report (settings, search, detections)
 
 
-#: A user-given centre this close to a detected globe is snapped to that globe's fitted centre (less than a
-#: globe radius: the user clearly meant that globe, and a click is rarely as precise as the wall fit).
-SNAP_TO_DETECTION_MM = 12.0
-
-
-def resolve_globe_centres(loaded: LoadedImage, options: PipelineOptions, warnings: list[str]
-                          ) -> tuple[dict[str, tuple[np.ndarray, str, float | None]], dict[str, str], dict]:
-    """Globe centre (LPS mm), its source and detection score per requested eye; reasons for missing eyes; the
-    globe finder's report (settings, contrast reading, candidates, each detection's confidence).
-
-    Sources: "detected"; "user" (given centre used as is); "user_refined" (given centre snapped to the globe
-    found within ``SNAP_TO_DETECTION_MM``).
-    """
-    search = find_globes(loaded.image, list(options.eyes))
-    warnings.extend(search.warnings)
-    centres: dict[str, tuple[np.ndarray, str, float | None]] = {}
-    missing: dict[str, str] = {}
-    for eye in options.eyes:
-        detection = search.detections.get(eye)
-        detected = np.asarray(detection.centre_lps_mm) if detection else None
-        if eye in options.centres_ras_mm:
-            given = ras_to_lps(options.centres_ras_mm[eye])
-            distance_mm = np.linalg.norm(detected - given) if detected is not None else np.inf
-            if distance_mm <= SNAP_TO_DETECTION_MM:
-                warnings.append(f"{eye} eye: the given centre was refined to the fitted globe centre "
-                                f"({distance_mm:.1f} mm away)")
-                centres[eye] = (detected, "user_refined", detection.score)
-            else:
-                centres[eye] = (given, "user", None)
-        elif detection:
-            centres[eye] = (detected, "detected", detection.score)
-        else:
-            missing[eye] = search.missing.get(eye, "not found")
-    return centres, missing, search.as_report()
-
-
 def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options: PipelineOptions = PipelineOptions(),
                  progress: ProgressCallback | None = None,
                  is_cancelled: CancelCheck = lambda: False) -> PipelineResult:
@@ -173,7 +135,8 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     report_progress(0.05, "locating the eyes")
     globe_search: dict = {}
     if options.via == "globes":
-        centres, missing, globe_search = resolve_globe_centres(loaded, options, warnings)
+        centres, missing, globe_search = resolve_globe_centres(loaded.image, options.eyes, options.centres_ras_mm,
+                                                               warnings)
     else:
         centres, missing, route_warnings = centres_via_standard_space(loaded.image, atlas_dir, atlas, options.via,
                                                                       options.eyes, options.centres_ras_mm)
@@ -185,13 +148,11 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     chosen, checks, attempts = segment_eyes(loaded.image, atlas, centres, engine, options.retry_engines, missing,
                                             report_progress, is_cancelled)
     lap("registration")
-    labels = sitk.Image(loaded.image.GetSize(), sitk.sitkUInt8)
-    labels.CopyInformation(loaded.image)
+    labels = combined_labels(loaded.image, chosen)
     eye_results: dict[str, EyeResult] = {}
     for eye, attempt in chosen.items():
         centre_lps, source, score = centres[eye]
         warnings.extend(attempt.registration.warnings)
-        labels = _merge_eye_labels(labels, attempt.labels, EYE_LABEL_OFFSET[eye])
         eye_results[eye] = EyeResult(eye, tuple(float(v) for v in lps_to_ras(centre_lps)), source, score,
                                      attempt.registration, attempt.verdict, checks[eye])
     lap("label_transfer")
@@ -218,102 +179,3 @@ def run_pipeline(image: str | Path | LoadedImage, atlas_dir: str | Path, options
     report_progress(1.0, "done")
     return PipelineResult(loaded, labels, eye_results, missing, attempts, stats, cnr, noise, atlas, options, timings,
                           warnings, biometry, globe_search)
-
-
-def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, tuple[np.ndarray, str, float | None]],
-                 engine: RegistrationEngine, retry_engines: Sequence[str], missing: dict[str, str],
-                 progress: ProgressCallback,
-                 is_cancelled: CancelCheck) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
-                                                            dict[str, list[dict]]]:
-    """Register and check each located eye, retrying as ``eye_segmentation`` plans; then compare the two globes.
-
-    Returns the attempt used per accepted eye, its checks (with the two-eye comparison), and every attempt per eye.
-    Eyes outside the image or refused are added to ``missing`` with the reason.
-    """
-    searches: dict[str, EyeSearch] = {}
-    chosen: dict[str, Attempt] = {}
-    located = [e for e in EYES if e in centres]
-    for n, eye in enumerate(located):
-        centre_lps = centres[eye][0]
-        eye_atlas = atlas if eye == "right" else mirror_atlas(atlas)
-        base = 0.1 + 0.8 * n / len(located)
-
-        def eye_progress(fraction: float, message: str, eye: str = eye, base: float = base) -> None:
-            progress(base + 0.8 * fraction / len(located), f"{eye} eye: {message}")
-
-        def run(plan, eye_atlas=eye_atlas, centre_lps=centre_lps, eye_progress=eye_progress) -> Attempt:
-            eye_progress(0.0, f"registering the atlas ({plan.name})")
-            return run_attempt(plan, eye_atlas, image, centre_lps, atlas.sex, eye_progress)
-
-        searches[eye] = EyeSearch(attempt_plan(engine, retry_engines), run, is_cancelled)
-        try:
-            best = searches[eye].best()
-        except EyeNotFoundError as exc:
-            missing[eye] = str(exc)
-            continue
-        if best is None:
-            missing[eye] = "refused by quality control: " + _refusal_reason(searches[eye].attempts)
-        else:
-            chosen[eye] = best
-    checks = {eye: list(attempt.checks) for eye, attempt in chosen.items()}
-    if len(chosen) == 2:
-        symmetry = _make_symmetric(chosen, searches, atlas.sex)
-        for eye in list(chosen):
-            checks[eye].append(symmetry)
-        if symmetry.verdict == "fail":
-            suspect = _suspect_eye(chosen, atlas.sex)
-            del chosen[suspect], checks[suspect]
-            missing[suspect] = f"refused by quality control: {symmetry.message}, and this globe is the further " \
-                               f"from the population"
-    attempts = {eye: [a.summary() for a in search.attempts] for eye, search in searches.items()}
-    return chosen, checks, attempts
-
-
-def _refusal_reason(attempts: Sequence[Attempt]) -> str:
-    """Why every attempt failed: the first attempt's failures, and how many alternatives were tried."""
-    first = next(a for a in attempts)
-    reason = "; ".join(c.message for c in first.checks if c.verdict == "fail")
-    return f"{reason} (and in {len(attempts) - 1} other registration attempts)" if len(attempts) > 1 else reason
-
-
-def _globe_z(eye: str, attempt: Attempt, sex: str) -> float:
-    return abs(population_norm(eye, sex, "globe").z_score(attempt.volumes_mm3["globe"]))
-
-
-def _suspect_eye(chosen: Mapping[str, Attempt], sex: str) -> str:
-    """Of two disagreeing eyes, the one whose globe volume is further from the population mean."""
-    return max(chosen, key=lambda eye: _globe_z(eye, chosen[eye], sex))
-
-
-def _make_symmetric(chosen: dict[str, Attempt], searches: Mapping[str, EyeSearch], sex: str) -> QcCheck:
-    """Compare the two globes; when they disagree, look for an attempt of the suspect eye that agrees.
-
-    The suspect eye's other accepted attempts are tried first, then its remaining planned ones. ``chosen`` is
-    updated in place; the returned check is the final comparison.
-    """
-    check = symmetry_check({eye: attempt.volumes_mm3["globe"] for eye, attempt in chosen.items()})
-    if check.verdict == "pass":
-        return check
-    suspect = _suspect_eye(chosen, sex)
-    search = searches[suspect]
-    candidates = iter([a for a in search.accepted() if a is not chosen[suspect]])
-    while (candidate := next(candidates, None) or search.more()) is not None:
-        if candidate.verdict == "fail":
-            continue
-        trial = {**chosen, suspect: candidate}
-        trial_check = symmetry_check({eye: attempt.volumes_mm3["globe"] for eye, attempt in trial.items()})
-        if trial_check.verdict == "pass":
-            chosen[suspect] = candidate
-            return trial_check
-    return check
-
-
-def _merge_eye_labels(labels: sitk.Image, eye_labels: sitk.Image, offset: int) -> sitk.Image:
-    """Add one eye's labels (0-9) to the combined map with the eye's offset; existing labels win overlaps."""
-    combined = sitk.GetArrayFromImage(labels)
-    new = sitk.GetArrayViewFromImage(eye_labels)
-    take = (new > 0) & (combined == 0)
-    combined[take] = new[take] + offset
-    out = sitk.GetImageFromArray(combined)
-    out.CopyInformation(labels)
-    return out
