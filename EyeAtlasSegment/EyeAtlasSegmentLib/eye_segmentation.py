@@ -150,7 +150,7 @@ def segment_eyes(image: sitk.Image, atlas: Atlas, centres: Mapping[str, LocatedG
                  progress: ProgressCallback,
                  is_cancelled: CancelCheck) -> tuple[dict[str, Attempt], dict[str, list[QcCheck]],
                                                             dict[str, list[dict]]]:
-    """Register and check each located eye, retrying as ``eye_segmentation`` plans; then compare the two globes.
+    """Register and check each located eye, retrying as ``attempt_plan`` plans; then compare the two globes.
 
     Returns the attempt used per accepted eye, its checks (with the two-eye comparison), and every attempt per eye.
     Eyes outside the image or refused are added to ``missing`` with the reason.

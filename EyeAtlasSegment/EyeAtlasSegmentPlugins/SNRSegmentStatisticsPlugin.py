@@ -18,11 +18,12 @@ import slicer
 from SegmentStatisticsPlugins import SegmentStatisticsPluginBase
 from slicer.i18n import tr as _
 
-from EyeAtlasSegmentLib.choices import DEFAULT_NOISE_MODEL, NOISE_MODEL_CHOICES
+from EyeAtlasSegmentLib.choices import DEFAULT_NOISE_MODEL
+from EyeAtlasSegmentLib.noise_methods import MODEL_DEFINITIONS
 from EyeAtlasSegmentMRML.segment_statistics import SNR_MEASUREMENTS, undefined_snr_values
 
 #: The noise model of every σ here, in the words of the engine's registry (its formula).
-DEFAULT_MODEL_TEXT = next(m.definition for m in NOISE_MODEL_CHOICES if m.key == DEFAULT_NOISE_MODEL)
+DEFAULT_MODEL_TEXT = MODEL_DEFINITIONS[DEFAULT_NOISE_MODEL]
 
 
 class SNRSegmentStatisticsPlugin(SegmentStatisticsPluginBase):

@@ -103,13 +103,18 @@ def _ui_widgets() -> dict[str, ElementTree.Element]:
     return {w.get("name"): w for w in root.iter("widget")}
 
 
-def _parameter_fields() -> dict[str, str]:
-    """Field name → annotation source of the @parameterNodeWrapper class."""
+def _parameter_class() -> ast.ClassDef:
+    """The module's @parameterNodeWrapper class."""
     for node in ast.walk(_module_tree()):
         if isinstance(node, ast.ClassDef) and any(getattr(d, "id", "") == "parameterNodeWrapper"
                                                   for d in node.decorator_list):
-            return {s.target.id: ast.unparse(s.annotation) for s in node.body if isinstance(s, ast.AnnAssign)}
+            return node
     raise AssertionError("no @parameterNodeWrapper class in EyeAtlasSegment.py")
+
+
+def _parameter_fields() -> dict[str, str]:
+    """Field name → annotation source of the @parameterNodeWrapper class."""
+    return {s.target.id: ast.unparse(s.annotation) for s in _parameter_class().body if isinstance(s, ast.AnnAssign)}
 
 
 def _enum_values(class_name: str) -> set[str]:
@@ -189,12 +194,8 @@ def _parameter_defaults() -> dict[str, object]:
     """Field name → default of the @parameterNodeWrapper class, an enum member read as its value."""
     members = {f"{n.name}.{s.targets[0].id}": s.value.value for n in ast.walk(_module_tree())
                if isinstance(n, ast.ClassDef) for s in n.body if isinstance(s, ast.Assign)}
-    for node in ast.walk(_module_tree()):
-        if isinstance(node, ast.ClassDef) and any(getattr(d, "id", "") == "parameterNodeWrapper"
-                                                  for d in node.decorator_list):
-            return {s.target.id: members.get(ast.unparse(s.value), getattr(s.value, "value", None))
-                    for s in node.body if isinstance(s, ast.AnnAssign) and s.value is not None}
-    raise AssertionError("no @parameterNodeWrapper class in EyeAtlasSegment.py")
+    return {s.target.id: members.get(ast.unparse(s.value), getattr(s.value, "value", None))
+            for s in _parameter_class().body if isinstance(s, ast.AnnAssign) and s.value is not None}
 
 
 def test_the_module_starts_from_the_engine_defaults():
